@@ -1,0 +1,102 @@
+# lockd: build, test and run. `make run` and `make test` work on a fresh
+# Debian 12 machine: both first install the Debian packages we build with
+# (scripts/deps.sh, idempotent).
+#
+#   make            build build/lockd (and build/lockctl once it exists)
+#   make run        start a single node on :2080, data in ./lockd-data
+#   make test       unit tests (cmocka) + black-box tests (pytest)
+#   make asan       the same binaries with ASan+UBSan, black-box tests on them
+#   make bench      scripts/bench.sh against a fresh node
+#   make lint       clang-format check
+
+BUILD   ?= build
+CC      ?= gcc
+PYTHON  ?= /usr/bin/python3
+OPT     ?= -O2
+SAN     ?=
+PKGS    := libh2o-evloop lmdb libprotobuf-c raft libuv openssl
+
+CFLAGS  := -std=c11 -D_GNU_SOURCE -DH2O_USE_LIBUV=0 $(OPT) -g -fno-omit-frame-pointer \
+           -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers \
+           -I. -I$(BUILD) $(SAN) $(EXTRA_CFLAGS)
+LDFLAGS := $(SAN) -rdynamic
+# gcc here links with --as-needed and would drop jemalloc (nothing references
+# it by name), so force it in; ASan brings its own allocator instead.
+ifeq ($(SAN),)
+MALLOC_LIBS := -Wl,--no-as-needed -ljemalloc -Wl,--as-needed
+endif
+LIBS     = $(shell pkg-config --libs $(PKGS) 2>/dev/null) $(MALLOC_LIBS) -lpthread -lm
+
+PROTO_SRC := $(wildcard proto/*.proto)
+PROTO_GEN := $(patsubst %.proto,$(BUILD)/%.pb-c.c,$(PROTO_SRC))
+PROTO_HDR := $(PROTO_GEN:.c=.h)
+
+LIB_SRC  := $(wildcard common/*.c proto/*.c shm/*.c worker/*.c raftproc/*.c) \
+            $(filter-out master/main.c,$(wildcard master/*.c))
+LIB_OBJ  := $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRC)) $(PROTO_GEN:.c=.o)
+LOCKCTL_SRC := $(wildcard lockctl/*.c)
+
+UNIT_SRC := $(wildcard tests/unit/*/test_*.c)
+UNIT_BIN := $(patsubst %.c,$(BUILD)/%,$(UNIT_SRC))
+
+DEPS_STAMP := $(BUILD)/.deps-installed
+
+.PHONY: all deps run test unit blackbox asan bench lint clean
+all: $(BUILD)/lockd $(if $(LOCKCTL_SRC),$(BUILD)/lockctl)
+
+deps: $(DEPS_STAMP)
+$(DEPS_STAMP): scripts/deps.sh
+	./scripts/deps.sh
+	@mkdir -p $(@D) && touch $@
+
+$(BUILD)/%.pb-c.c $(BUILD)/%.pb-c.h: %.proto | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	protoc-c --c_out=$(BUILD) $<
+
+$(BUILD)/%.o: %.c $(PROTO_HDR) | $(DEPS_STAMP)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+# generated code is not ours to warn about
+$(BUILD)/proto/%.pb-c.o: $(BUILD)/proto/%.pb-c.c
+	$(CC) $(filter-out -Werror -Wextra,$(CFLAGS)) -c $< -o $@
+
+$(BUILD)/liblockd.a: $(LIB_OBJ)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/lockd: $(BUILD)/master/main.o $(BUILD)/liblockd.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/lockctl: $(patsubst %.c,$(BUILD)/%.o,$(LOCKCTL_SRC)) $(BUILD)/liblockd.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/tests/unit/%: tests/unit/%.c $(BUILD)/liblockd.a $(PROTO_HDR)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/liblockd.a $(LIBS) -lcmocka
+
+run: all
+	mkdir -p lockd-data
+	exec $(BUILD)/lockd --data-dir ./lockd-data
+
+unit: $(UNIT_BIN)
+	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
+
+blackbox: all
+	LOCKD_BIN=$(abspath $(BUILD)/lockd) LOCKCTL_BIN=$(abspath $(BUILD)/lockctl) \
+	    $(PYTHON) -m pytest -q -p no:cacheprovider tests/blackbox $(PYTEST_ARGS)
+
+test: all unit blackbox
+
+asan:
+	$(MAKE) BUILD=build-asan OPT=-O1 SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined" all unit blackbox
+
+bench: all
+	./scripts/bench.sh
+
+lint:
+	clang-format --dry-run --Werror $(LIB_SRC) $(LOCKCTL_SRC) master/main.c $(wildcard */*.h)
+
+clean:
+	rm -rf build build-asan
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

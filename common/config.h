@@ -1,0 +1,58 @@
+/* common/config.h: the parsed command line and cluster file, built once by
+ * the master (master/options.c) and inherited by every child across fork().
+ * Read-only after start. */
+#ifndef LOCKD_COMMON_CONFIG_H
+#define LOCKD_COMMON_CONFIG_H
+
+#include <stdint.h>
+
+#include "common/log.h"
+
+#define LOCKD_MAX_NODES 16
+#define LOCKD_MAX_WORKERS 64
+#define LOCKD_PATH_MAX 256
+#define LOCKD_ADDR_MAX 64
+
+enum store_kind { STORE_LMDB = 0, STORE_MEMORY = 1 };
+
+struct cluster_node {
+    uint64_t id;
+    char http_host[LOCKD_ADDR_MAX]; /* as written in the file ("localhost") */
+    uint16_t http_port;
+    char raft_host[LOCKD_ADDR_MAX];
+    uint16_t raft_port;
+};
+
+struct lockd_config {
+    /* identity and cluster */
+    uint64_t node_id;
+    unsigned n_nodes;
+    struct cluster_node nodes[LOCKD_MAX_NODES];
+    const struct cluster_node *self; /* points into nodes[] */
+
+    /* HTTP */
+    char listen_host[LOCKD_ADDR_MAX]; /* bind address for HTTP */
+    uint16_t listen_port;
+    unsigned workers;                 /* 1..LOCKD_MAX_WORKERS */
+
+    /* storage */
+    enum store_kind store;
+    char data_dir[LOCKD_PATH_MAX];    /* raft log + default db location */
+    char db_path[LOCKD_PATH_MAX];     /* LMDB environment directory */
+    char raft_dir[LOCKD_PATH_MAX];    /* Raft log/snapshots directory */
+    char raft_socket[LOCKD_PATH_MAX]; /* worker <-> raftproc Unix socket */
+    char admin_socket[LOCKD_PATH_MAX];
+    uint32_t max_locks;
+
+    /* timing (milliseconds) */
+    uint64_t api_timeout_ms;
+    unsigned election_timeout_ms;
+    unsigned heartbeat_timeout_ms;
+    unsigned snapshot_threshold;
+    unsigned snapshot_trailing;
+    uint64_t ttl_min_ms, ttl_max_ms, wait_max_ms;
+
+    enum log_level log_level;
+};
+
+#endif
