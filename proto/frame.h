@@ -17,7 +17,7 @@
 int frame_encode(const ProtobufCMessage *msg, uint8_t *dst, size_t cap);
 
 /* Looks at the start of buf[0..len). Returns:
- *   > 0  a whole frame is there: its total length; *payload/*payload_len
+ *   > 0  a whole frame is there: its total length; *payload and *payload_len
  *        point at the message bytes inside buf;
  *   0    need more bytes;
  *   -LOCKD_ETOOBIG  the announced length is over LOCKD_FRAME_MAX (the

@@ -1,0 +1,470 @@
+/* master/options.c: command-line and cluster-file parsing (see options.h).
+ * Owns the defaults; never touches the file system beyond reading the
+ * cluster file, and never exits the process itself. */
+#include "master/options.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/duration.h"
+#include "common/errors.h"
+#include "common/json.h"
+#include "common/limits.h"
+
+enum opt_kind { OPT_STR, OPT_UINT, OPT_DURATION, OPT_FLAG };
+
+struct opt {
+    const char *name; /* without dashes */
+    enum opt_kind kind;
+    const char *arg;  /* shown in --help */
+    const char *help;
+};
+
+static const struct opt OPTIONS[] = {
+    {"cluster", OPT_STR, "FILE", "cluster file: JSON {\"<id>\":\"host:port\",...}"},
+    {"id", OPT_UINT, "N", "this node's id in the cluster file"},
+    {"listen", OPT_STR, "HOST:PORT", "HTTP bind address (default 127.0.0.1:2080, or this node's entry)"},
+    {"workers", OPT_UINT, "N", "HTTP worker processes (default: number of CPUs)"},
+    {"store", OPT_STR, "lmdb|memory", "persistence mode (default lmdb)"},
+    {"db", OPT_STR, "PATH", "LMDB file (default DATA-DIR/locks.mdb)"},
+    {"data-dir", OPT_STR, "DIR", "data directory (default ./lockd-data, ./lockd-data/ID with -cluster)"},
+    {"admin-socket", OPT_STR, "PATH", "admin Unix socket for lockctl (default DATA-DIR/lockd.sock)"},
+    {"max-locks", OPT_UINT, "N", "capacity of the lock table (default 1048576)"},
+    {"api-timeout", OPT_DURATION, "DUR", "answer 504 when consensus takes longer (default 5s)"},
+    {"election-timeout", OPT_DURATION, "DUR", "Raft election timeout (default 1s)"},
+    {"heartbeat-timeout", OPT_DURATION, "DUR", "Raft heartbeat interval (default 100ms)"},
+    {"snapshot-threshold", OPT_UINT, "N", "Raft entries between snapshots (default 8192)"},
+    {"snapshot-trailing", OPT_UINT, "N", "Raft entries kept after a snapshot (default 2048)"},
+    {"ttl-min", OPT_DURATION, "DUR", "shortest lock TTL accepted (default 100ms)"},
+    {"ttl-max", OPT_DURATION, "DUR", "longest lock TTL accepted (default 24h)"},
+    {"wait-max", OPT_DURATION, "DUR", "longest wait accepted (default 5m)"},
+    {"log-level", OPT_STR, "LEVEL", "debug, info, warn or error (default info)"},
+    {"help", OPT_FLAG, NULL, "show this help (also -h)"},
+    {"version", OPT_FLAG, NULL, "print the version"},
+};
+#define N_OPTIONS (sizeof(OPTIONS) / sizeof(OPTIONS[0]))
+
+void options_usage(FILE *out)
+{
+    fprintf(out, "Usage: lockd [options]\n"
+                 "       lockd -cluster FILE -id N [options]\n\n"
+                 "A distributed lock service: HTTP API on every node, Raft consensus between nodes.\n\n"
+                 "Options (--name VALUE, --name=VALUE, or Go-style -name VALUE):\n");
+    for (size_t i = 0; i < N_OPTIONS; i++) {
+        char left[48];
+        snprintf(left, sizeof(left), "--%s%s%s", OPTIONS[i].name, OPTIONS[i].arg ? " " : "",
+                 OPTIONS[i].arg ? OPTIONS[i].arg : "");
+        fprintf(out, "  %-30s %s\n", left, OPTIONS[i].help);
+    }
+}
+
+static int split_host_port(const char *s, char *host, size_t host_cap, uint16_t *port, uint16_t def_port)
+{
+    const char *colon = strrchr(s, ':');
+    size_t hlen = colon ? (size_t)(colon - s) : strlen(s);
+    if (hlen >= host_cap)
+        return -LOCKD_EINVAL;
+    memcpy(host, s, hlen);
+    host[hlen] = '\0';
+    if (hlen == 0)
+        snprintf(host, host_cap, "0.0.0.0");
+    if (colon == NULL) {
+        *port = def_port;
+        return 0;
+    }
+    char *end;
+    errno = 0;
+    unsigned long p = strtoul(colon + 1, &end, 10);
+    if (colon[1] == '\0' || *end != '\0' || errno != 0 || p == 0 || p > 65535)
+        return -LOCKD_EINVAL;
+    *port = (uint16_t)p;
+    return 0;
+}
+
+/* The Raft transport of libraft 0.15 parses only IPv4 literals. */
+static int resolve_ipv4(const char *host, char *out, size_t cap)
+{
+    struct in_addr a;
+    if (inet_pton(AF_INET, host, &a) == 1) {
+        snprintf(out, cap, "%s", host);
+        return 0;
+    }
+    struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM}, *res;
+    if (getaddrinfo(host, NULL, &hints, &res) != 0 || res == NULL)
+        return -LOCKD_EINVAL;
+    inet_ntop(AF_INET, &((struct sockaddr_in *)res->ai_addr)->sin_addr, out, (socklen_t)cap);
+    freeaddrinfo(res);
+    return 0;
+}
+
+static int cluster_address(const char *raw, size_t len, char *buf, size_t cap, char *err, size_t err_cap,
+                           const char *id)
+{
+    int n = json_decode_string(raw, len, buf, cap);
+    if (n <= 0) {
+        snprintf(err, err_cap, "cluster file: node %s: address must be a non-empty string of at most %zu bytes", id,
+                 cap - 1);
+        return -LOCKD_EINVAL;
+    }
+    buf[n] = '\0';
+    return 0;
+}
+
+int options_parse_cluster(const char *json, size_t len, struct lockd_config *cfg, char *err, size_t err_cap)
+{
+    struct json_member m[LOCKD_MAX_NODES + 1];
+    char jerr[128];
+    int n = json_parse_object(json, len, m, LOCKD_MAX_NODES + 1, jerr, sizeof(jerr));
+    if (n == -LOCKD_ETOOBIG || n > LOCKD_MAX_NODES) {
+        snprintf(err, err_cap, "cluster file: more than %d nodes", LOCKD_MAX_NODES);
+        return -LOCKD_EINVAL;
+    }
+    if (n < 0) {
+        snprintf(err, err_cap, "cluster file: %s", jerr);
+        return -LOCKD_EINVAL;
+    }
+    if (n == 0) {
+        snprintf(err, err_cap, "cluster file: no nodes");
+        return -LOCKD_EINVAL;
+    }
+    cfg->n_nodes = 0;
+    for (int i = 0; i < n; i++) {
+        char id[32];
+        if (m[i].key_len == 0 || m[i].key_len >= sizeof(id)) {
+            snprintf(err, err_cap, "cluster file: node id \"%.*s\" is not a positive integer", (int)m[i].key_len,
+                     m[i].key);
+            return -LOCKD_EINVAL;
+        }
+        memcpy(id, m[i].key, m[i].key_len);
+        id[m[i].key_len] = '\0';
+        char *end;
+        errno = 0;
+        unsigned long long v = strtoull(id, &end, 10);
+        if (*end != '\0' || errno != 0 || v == 0 || id[0] < '1' || id[0] > '9') {
+            snprintf(err, err_cap, "cluster file: node id \"%s\" is not a positive integer", id);
+            return -LOCKD_EINVAL;
+        }
+        struct cluster_node *node = &cfg->nodes[cfg->n_nodes];
+        memset(node, 0, sizeof(*node));
+        node->id = v;
+        char http[LOCKD_ADDR_MAX + 8] = "", raft[LOCKD_ADDR_MAX + 8] = "";
+        if (m[i].type == JSON_STRING) {
+            if (cluster_address(m[i].value, m[i].value_len, http, sizeof(http), err, err_cap, id) != 0)
+                return -LOCKD_EINVAL;
+        } else if (m[i].type == JSON_OBJECT) {
+            struct json_member sub[4];
+            int k = json_parse_object(m[i].value, m[i].value_len, sub, 4, jerr, sizeof(jerr));
+            if (k < 0) {
+                snprintf(err, err_cap, "cluster file: node %s: %s", id, jerr);
+                return -LOCKD_EINVAL;
+            }
+            for (int j = 0; j < k; j++) {
+                char *dst = NULL;
+                if (sub[j].key_len == 4 && memcmp(sub[j].key, "http", 4) == 0)
+                    dst = http;
+                else if (sub[j].key_len == 4 && memcmp(sub[j].key, "raft", 4) == 0)
+                    dst = raft;
+                if (dst == NULL || sub[j].type != JSON_STRING) {
+                    snprintf(err, err_cap, "cluster file: node %s: only \"http\" and \"raft\" string fields are allowed",
+                             id);
+                    return -LOCKD_EINVAL;
+                }
+                if (cluster_address(sub[j].value, sub[j].value_len, dst, LOCKD_ADDR_MAX + 8, err, err_cap, id) != 0)
+                    return -LOCKD_EINVAL;
+            }
+            if (http[0] == '\0') {
+                snprintf(err, err_cap, "cluster file: node %s: missing \"http\" address", id);
+                return -LOCKD_EINVAL;
+            }
+        } else {
+            snprintf(err, err_cap, "cluster file: node %s: address must be a string or an object", id);
+            return -LOCKD_EINVAL;
+        }
+        if (split_host_port(http, node->http_host, sizeof(node->http_host), &node->http_port,
+                            LOCKD_DEFAULT_PORT) != 0) {
+            snprintf(err, err_cap, "cluster file: node %s: bad address \"%s\"", id, http);
+            return -LOCKD_EINVAL;
+        }
+        char raft_host[LOCKD_ADDR_MAX];
+        uint16_t raft_port;
+        if (raft[0] != '\0') {
+            if (split_host_port(raft, raft_host, sizeof(raft_host), &raft_port, 0) != 0 || raft_port == 0) {
+                snprintf(err, err_cap, "cluster file: node %s: bad raft address \"%s\"", id, raft);
+                return -LOCKD_EINVAL;
+            }
+        } else {
+            snprintf(raft_host, sizeof(raft_host), "%s", node->http_host);
+            if (node->http_port + LOCKD_RAFT_PORT_OFFSET > 65535) {
+                snprintf(err, err_cap, "cluster file: node %s: port %u + %d is not a valid raft port", id,
+                         node->http_port, LOCKD_RAFT_PORT_OFFSET);
+                return -LOCKD_EINVAL;
+            }
+            raft_port = (uint16_t)(node->http_port + LOCKD_RAFT_PORT_OFFSET);
+        }
+        if (resolve_ipv4(raft_host, node->raft_host, sizeof(node->raft_host)) != 0) {
+            snprintf(err, err_cap, "cluster file: node %s: cannot resolve \"%s\" to an IPv4 address", id, raft_host);
+            return -LOCKD_EINVAL;
+        }
+        node->raft_port = raft_port;
+        for (unsigned j = 0; j < cfg->n_nodes; j++) {
+            const struct cluster_node *o = &cfg->nodes[j];
+            if (o->id == node->id) {
+                snprintf(err, err_cap, "cluster file: duplicate node id %s", id);
+                return -LOCKD_EINVAL;
+            }
+            if ((o->http_port == node->http_port && strcmp(o->http_host, node->http_host) == 0) ||
+                (o->raft_port == node->raft_port && strcmp(o->raft_host, node->raft_host) == 0) ||
+                (o->raft_port == node->http_port && strcmp(o->raft_host, node->http_host) == 0) ||
+                (o->http_port == node->raft_port && strcmp(o->http_host, node->raft_host) == 0)) {
+                snprintf(err, err_cap, "cluster file: nodes %llu and %s share the address %s:%u",
+                         (unsigned long long)o->id, id, node->http_host, node->http_port);
+                return -LOCKD_EINVAL;
+            }
+        }
+        cfg->n_nodes++;
+    }
+    return 0;
+}
+
+static void config_defaults(struct lockd_config *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    cfg->workers = ncpu > 0 ? (unsigned)(ncpu < LOCKD_MAX_WORKERS ? ncpu : LOCKD_MAX_WORKERS) : 1;
+    cfg->store = STORE_LMDB;
+    cfg->max_locks = LOCKD_DEFAULT_MAX_LOCKS;
+    cfg->api_timeout_ms = LOCKD_API_TIMEOUT_MS;
+    cfg->election_timeout_ms = 1000;
+    cfg->heartbeat_timeout_ms = 100;
+    cfg->snapshot_threshold = 8192;
+    cfg->snapshot_trailing = 2048;
+    cfg->ttl_min_ms = LOCKD_TTL_MIN_MS;
+    cfg->ttl_max_ms = LOCKD_TTL_MAX_MS;
+    cfg->wait_max_ms = LOCKD_WAIT_MAX_MS;
+    cfg->log_level = LOG_INFO;
+}
+
+static int read_file(const char *path, char **out, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return -LOCKD_EIO;
+    size_t cap = 65536, n = 0;
+    char *buf = malloc(cap);
+    if (buf == NULL) {
+        fclose(f);
+        return -LOCKD_ENOMEM;
+    }
+    n = fread(buf, 1, cap, f);
+    int too_big = n == cap;
+    fclose(f);
+    if (too_big) {
+        free(buf);
+        return -LOCKD_ETOOBIG;
+    }
+    *out = buf;
+    *len = n;
+    return 0;
+}
+
+#define ERR(...) (snprintf(err, err_cap, __VA_ARGS__), OPTIONS_ERROR)
+
+enum options_result options_parse(int argc, char **argv, struct lockd_config *cfg, FILE *out, char *err,
+                                  size_t err_cap)
+{
+    config_defaults(cfg);
+    const char *cluster = NULL, *listen = NULL, *store = NULL, *db = NULL, *data_dir = NULL, *admin = NULL,
+               *level = NULL;
+    uint64_t id = 0;
+    int have_id = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "-h") == 0) {
+            options_usage(out);
+            return OPTIONS_EXIT_OK;
+        }
+        if (a[0] != '-' || a[1] == '\0')
+            return ERR("unexpected argument \"%s\" (see --help)", a);
+        const char *name = a + (a[1] == '-' ? 2 : 1);
+        const char *eq = strchr(name, '=');
+        size_t nlen = eq ? (size_t)(eq - name) : strlen(name);
+        const struct opt *o = NULL;
+        for (size_t k = 0; k < N_OPTIONS; k++)
+            if (strlen(OPTIONS[k].name) == nlen && memcmp(OPTIONS[k].name, name, nlen) == 0)
+                o = &OPTIONS[k];
+        if (o == NULL)
+            return ERR("unknown option \"%s\" (see --help)", a);
+        if (o->kind == OPT_FLAG) {
+            if (eq != NULL)
+                return ERR("option --%s takes no value", o->name);
+            if (strcmp(o->name, "help") == 0)
+                options_usage(out);
+            else
+                fprintf(out, "lockd %s\n", LOCKD_VERSION);
+            return OPTIONS_EXIT_OK;
+        }
+        const char *val = eq ? eq + 1 : NULL;
+        if (val == NULL) {
+            if (i + 1 >= argc)
+                return ERR("option --%s needs a value (%s)", o->name, o->arg);
+            val = argv[++i];
+        }
+        uint64_t num = 0;
+        if (o->kind == OPT_UINT) {
+            char *end;
+            errno = 0;
+            unsigned long long v = strtoull(val, &end, 10);
+            if (val[0] < '0' || val[0] > '9' || *end != '\0' || errno != 0)
+                return ERR("option --%s: \"%s\" is not a non-negative integer", o->name, val);
+            num = v;
+        } else if (o->kind == OPT_DURATION) {
+            if (duration_parse_ms(val, strlen(val), &num) != 0)
+                return ERR("option --%s: \"%s\" is not a duration (e.g. 250ms, 30s, 5m, 1h)", o->name, val);
+        }
+        const char *n = o->name;
+        if (strcmp(n, "cluster") == 0)
+            cluster = val;
+        else if (strcmp(n, "id") == 0) {
+            if (num == 0)
+                return ERR("option --id must be a positive integer");
+            id = num;
+            have_id = 1;
+        } else if (strcmp(n, "listen") == 0)
+            listen = val;
+        else if (strcmp(n, "workers") == 0) {
+            if (num < 1 || num > LOCKD_MAX_WORKERS)
+                return ERR("option --workers must be between 1 and %d", LOCKD_MAX_WORKERS);
+            cfg->workers = (unsigned)num;
+        } else if (strcmp(n, "store") == 0)
+            store = val;
+        else if (strcmp(n, "db") == 0)
+            db = val;
+        else if (strcmp(n, "data-dir") == 0)
+            data_dir = val;
+        else if (strcmp(n, "admin-socket") == 0)
+            admin = val;
+        else if (strcmp(n, "max-locks") == 0) {
+            if (num < 1 || num > (1u << 28))
+                return ERR("option --max-locks must be between 1 and %u", 1u << 28);
+            cfg->max_locks = (uint32_t)num;
+        } else if (strcmp(n, "api-timeout") == 0) {
+            if (num < 10)
+                return ERR("option --api-timeout must be at least 10ms");
+            cfg->api_timeout_ms = num;
+        } else if (strcmp(n, "election-timeout") == 0) {
+            if (num < 20 || num > 60000)
+                return ERR("option --election-timeout must be between 20ms and 60s");
+            cfg->election_timeout_ms = (unsigned)num;
+        } else if (strcmp(n, "heartbeat-timeout") == 0) {
+            if (num < 5 || num > 30000)
+                return ERR("option --heartbeat-timeout must be between 5ms and 30s");
+            cfg->heartbeat_timeout_ms = (unsigned)num;
+        } else if (strcmp(n, "snapshot-threshold") == 0) {
+            if (num < 2 || num > 1000000000)
+                return ERR("option --snapshot-threshold must be between 2 and 1e9");
+            cfg->snapshot_threshold = (unsigned)num;
+        } else if (strcmp(n, "snapshot-trailing") == 0) {
+            if (num > 1000000000)
+                return ERR("option --snapshot-trailing is too large");
+            cfg->snapshot_trailing = (unsigned)num;
+        } else if (strcmp(n, "ttl-min") == 0)
+            cfg->ttl_min_ms = num;
+        else if (strcmp(n, "ttl-max") == 0)
+            cfg->ttl_max_ms = num;
+        else if (strcmp(n, "wait-max") == 0)
+            cfg->wait_max_ms = num;
+        else if (strcmp(n, "log-level") == 0)
+            level = val;
+    }
+
+    if (level != NULL && log_parse_level(level, &cfg->log_level) != 0)
+        return ERR("option --log-level: \"%s\" is not debug, info, warn or error", level);
+    if (store != NULL) {
+        if (strcmp(store, "lmdb") == 0 || strcmp(store, "boltdb") == 0)
+            cfg->store = STORE_LMDB;
+        else if (strcmp(store, "memory") == 0 || strcmp(store, "mem") == 0)
+            cfg->store = STORE_MEMORY;
+        else
+            return ERR("option --store: \"%s\" is not lmdb or memory", store);
+    }
+    if (cfg->heartbeat_timeout_ms >= cfg->election_timeout_ms)
+        return ERR("--heartbeat-timeout must be shorter than --election-timeout");
+    if (cfg->ttl_min_ms < 1 || cfg->ttl_min_ms > cfg->ttl_max_ms || cfg->ttl_max_ms > UINT32_MAX)
+        return ERR("--ttl-min must be at least 1ms and not above --ttl-max (at most 49 days)");
+    if (cfg->wait_max_ms > 24ull * 3600 * 1000)
+        return ERR("--wait-max must be at most 24h");
+
+    if (cluster != NULL) {
+        if (!have_id)
+            return ERR("-cluster needs -id N (this node's id in %s)", cluster);
+        char *text;
+        size_t len;
+        int rc = read_file(cluster, &text, &len);
+        if (rc != 0)
+            return ERR("cannot read cluster file %s: %s", cluster, rc == -LOCKD_ETOOBIG ? "too large" : strerror(errno));
+        rc = options_parse_cluster(text, len, cfg, err, err_cap);
+        free(text);
+        if (rc != 0)
+            return OPTIONS_ERROR;
+        for (unsigned i = 0; i < cfg->n_nodes; i++)
+            if (cfg->nodes[i].id == id)
+                cfg->self = &cfg->nodes[i];
+        if (cfg->self == NULL)
+            return ERR("node id %llu is not in the cluster file %s", (unsigned long long)id, cluster);
+        cfg->node_id = id;
+        snprintf(cfg->listen_host, sizeof(cfg->listen_host), "%s", cfg->self->http_host);
+        cfg->listen_port = cfg->self->http_port;
+    } else {
+        /* Single-node cluster: id 1 (or -id), HTTP on --listen. */
+        cfg->node_id = have_id ? id : 1;
+        struct cluster_node *self = &cfg->nodes[0];
+        self->id = cfg->node_id;
+        if (split_host_port(listen ? listen : "127.0.0.1", self->http_host, sizeof(self->http_host), &self->http_port,
+                            LOCKD_DEFAULT_PORT) != 0)
+            return ERR("option --listen: bad address \"%s\" (want HOST:PORT)", listen);
+        if (resolve_ipv4(self->http_host, self->raft_host, sizeof(self->raft_host)) != 0)
+            return ERR("option --listen: cannot resolve \"%s\" to an IPv4 address", self->http_host);
+        if (strcmp(self->raft_host, "0.0.0.0") == 0)
+            snprintf(self->raft_host, sizeof(self->raft_host), "127.0.0.1");
+        if (self->http_port + LOCKD_RAFT_PORT_OFFSET > 65535)
+            return ERR("port %u + %d is not a valid raft port", self->http_port, LOCKD_RAFT_PORT_OFFSET);
+        self->raft_port = (uint16_t)(self->http_port + LOCKD_RAFT_PORT_OFFSET);
+        cfg->n_nodes = 1;
+        cfg->self = self;
+        listen = NULL;
+        snprintf(cfg->listen_host, sizeof(cfg->listen_host), "%s", self->http_host);
+        cfg->listen_port = self->http_port;
+    }
+    if (listen != NULL && split_host_port(listen, cfg->listen_host, sizeof(cfg->listen_host), &cfg->listen_port,
+                                          cfg->self->http_port) != 0)
+        return ERR("option --listen: bad address \"%s\" (want HOST:PORT)", listen);
+
+    int n;
+    if (data_dir != NULL)
+        n = snprintf(cfg->data_dir, sizeof(cfg->data_dir), "%s", data_dir);
+    else if (cluster != NULL)
+        n = snprintf(cfg->data_dir, sizeof(cfg->data_dir), "lockd-data/%llu", (unsigned long long)cfg->node_id);
+    else
+        n = snprintf(cfg->data_dir, sizeof(cfg->data_dir), "lockd-data");
+    if (n <= 0 || (size_t)n >= sizeof(cfg->data_dir) - 32)
+        return ERR("--data-dir is too long");
+    if (db != NULL)
+        n = snprintf(cfg->db_path, sizeof(cfg->db_path), "%s", db);
+    else
+        n = snprintf(cfg->db_path, sizeof(cfg->db_path), "%.200s/locks.mdb", cfg->data_dir);
+    if ((size_t)n >= sizeof(cfg->db_path))
+        return ERR("--db is too long");
+    snprintf(cfg->raft_dir, sizeof(cfg->raft_dir), "%.200s/raft", cfg->data_dir);
+    snprintf(cfg->raft_socket, sizeof(cfg->raft_socket), "%.200s/raft.sock", cfg->data_dir);
+    if (admin != NULL)
+        n = snprintf(cfg->admin_socket, sizeof(cfg->admin_socket), "%s", admin);
+    else
+        n = snprintf(cfg->admin_socket, sizeof(cfg->admin_socket), "%.200s/lockd.sock", cfg->data_dir);
+    if ((size_t)n >= sizeof(cfg->admin_socket))
+        return ERR("--admin-socket is too long");
+    return OPTIONS_RUN;
+}

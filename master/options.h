@@ -1,0 +1,28 @@
+/* master/options.h: the command line and the cluster file, turned into a
+ * struct lockd_config. Compatible with the original lockd's flags
+ * (-cluster FILE -id N; Go-style single-dash long options work too). */
+#ifndef LOCKD_MASTER_OPTIONS_H
+#define LOCKD_MASTER_OPTIONS_H
+
+#include <stdio.h>
+
+#include "common/config.h"
+
+#define LOCKD_VERSION "0.1.0"
+
+enum options_result { OPTIONS_RUN = 0, OPTIONS_EXIT_OK = 1, OPTIONS_ERROR = 2 };
+
+/* Parses argv into cfg (filled with defaults first). On OPTIONS_ERROR a
+ * one-line message is in err. OPTIONS_EXIT_OK means --help or --version was
+ * printed to out. */
+enum options_result options_parse(int argc, char **argv, struct lockd_config *cfg, FILE *out, char *err,
+                                  size_t err_cap);
+
+/* Parses a cluster file's JSON text into cfg->nodes / n_nodes. Raft
+ * addresses are resolved to IPv4 literals (the Raft transport needs them).
+ * Returns 0 or -LOCKD_EINVAL with a message naming the problem in err. */
+int options_parse_cluster(const char *json, size_t len, struct lockd_config *cfg, char *err, size_t err_cap);
+
+void options_usage(FILE *out);
+
+#endif

@@ -1,0 +1,418 @@
+/* raftproc/consensus.c: lockd's adapter over the C Raft library 0.15 (see
+ * consensus.h for the defects it guards against). Owns the struct raft, its
+ * libuv I/O and TCP transport, and the in-flight proposal count. The only
+ * file that includes raft.h besides the FSM's buffer allocation. */
+#include "raftproc/consensus.h"
+
+#include <errno.h>
+#include <raft.h>
+#include <raft/uv.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/clock.h"
+#include "common/errors.h"
+#include "common/log.h"
+
+#define CONSENSUS_TICK_MS 20
+
+struct consensus_last {
+    const struct fsm_result *results;
+    size_t n;
+};
+
+struct consensus {
+    uv_loop_t *loop;
+    const struct lockd_config *cfg;
+    fsm *f;
+    shm_table *table;
+    struct consensus_events ev;
+
+    struct raft raft;
+    struct raft_io io;
+    struct raft_uv_transport transport;
+    struct raft_fsm rfsm;
+    uv_timer_t tick;
+
+    bool started;      /* raft_start returned: restores are installs now */
+    unsigned inflight; /* applies + barriers the library still holds */
+    enum consensus_role role;
+    uint64_t leader_id;
+    uint64_t leader_seen_ms; /* monotonic ms we last knew a leader */
+    bool ready;
+    bool barrier_pending;
+    struct raft_barrier barrier;
+    struct consensus_last last;
+
+    bool closing, close_started;
+    uint64_t close_deadline_ms;
+    void (*done)(void *arg, bool clean);
+    void *done_arg;
+};
+
+struct proposal {
+    struct raft_apply req;
+    consensus *c;
+    consensus_apply_cb cb;
+    void *data;
+};
+
+/* ---- FSM glue ---------------------------------------------------------- */
+
+static int consensus_fsm_apply(struct raft_fsm *rf, const struct raft_buffer *buf, void **result)
+{
+    consensus *c = rf->data;
+    /* 0.15 applies index last_applied + 1 and only then advances it. */
+    uint64_t index = c->raft.last_applied + 1;
+    int rc = fsm_apply(c->f, index, buf->base, buf->len, &c->last.results, &c->last.n);
+    if (rc != 0) {
+        log_error("applying raft entry %llu failed (%s): exiting so the master restarts us from the log",
+                  (unsigned long long)index, lockd_strerror(rc));
+        _exit(CONSENSUS_EXIT_IO);
+    }
+    *result = &c->last;
+    return 0;
+}
+
+static int consensus_fsm_snapshot(struct raft_fsm *rf, struct raft_buffer *bufs[], unsigned *n_bufs)
+{
+    consensus *c = rf->data;
+    void *data;
+    size_t len;
+    if (fsm_snapshot(c->f, &data, &len) != 0)
+        return RAFT_NOMEM;
+    *bufs = raft_malloc(sizeof(**bufs));
+    if (*bufs == NULL) {
+        raft_free(data);
+        return RAFT_NOMEM;
+    }
+    (*bufs)[0].base = data;
+    (*bufs)[0].len = len;
+    *n_bufs = 1;
+    log_info("snapshot taken: %zu bytes at applied index %llu", len, (unsigned long long)fsm_applied_index(c->f));
+    return 0;
+}
+
+static int consensus_fsm_restore(struct raft_fsm *rf, struct raft_buffer *buf)
+{
+    consensus *c = rf->data;
+    int rc = fsm_restore(c->f, buf->base, buf->len, !c->started);
+    if (rc != 0) {
+        log_error("snapshot restore failed: %s", lockd_strerror(rc));
+        return RAFT_CORRUPT;
+    }
+    raft_free(buf->base); /* ours on success (raft.h) */
+    if (c->started) {
+        if (c->ready || c->role == CONSENSUS_FOLLOWER)
+            shm_table_set_state(c->table, SHM_STATE_READY);
+        if (c->ev.on_restore != NULL)
+            c->ev.on_restore(c->ev.arg);
+    }
+    return 0;
+}
+
+/* ---- status ------------------------------------------------------------ */
+
+static const struct cluster_node *consensus_node(const consensus *c, uint64_t id)
+{
+    for (unsigned i = 0; i < c->cfg->n_nodes; i++)
+        if (c->cfg->nodes[i].id == id)
+            return &c->cfg->nodes[i];
+    return NULL;
+}
+
+enum consensus_role consensus_role(const consensus *c) { return c->role; }
+bool consensus_ready(const consensus *c) { return c->ready; }
+unsigned consensus_inflight(const consensus *c) { return c->inflight; }
+
+uint64_t consensus_leader(const consensus *c, const char **http_address)
+{
+    static char addr[LOCKD_ADDR_MAX + 8];
+    const struct cluster_node *n = consensus_node(c, c->leader_id);
+    if (http_address != NULL) {
+        *http_address = NULL;
+        if (n != NULL) {
+            snprintf(addr, sizeof(addr), "%s:%u", n->http_host, n->http_port);
+            *http_address = addr;
+        }
+    }
+    return c->leader_id;
+}
+
+void consensus_publish(consensus *c)
+{
+    shm_node_status st;
+    memset(&st, 0, sizeof(st));
+    st.node_id = c->cfg->node_id;
+    st.leader_id = c->leader_id;
+    st.term = c->raft.current_term;
+    st.commit_index = c->raft.commit_index;
+    st.applied_index = c->raft.last_applied;
+    st.last_contact_ms = c->leader_seen_ms;
+    st.role = (uint32_t)c->role;
+    st.next_token = fsm_next_token(c->f);
+    const char *addr;
+    consensus_leader(c, &addr);
+    if (addr != NULL)
+        snprintf(st.leader_address, sizeof(st.leader_address), "%s", addr);
+    shm_table_publish_status(c->table, &st);
+}
+
+static void consensus_barrier_cb(struct raft_barrier *req, int status)
+{
+    consensus *c = req->data;
+    c->inflight--;
+    c->barrier_pending = false;
+    if (c->closing)
+        return;
+    if (status == 0 && raft_state(&c->raft) == RAFT_LEADER) {
+        /* Every entry of earlier terms is applied: safe to answer reads. */
+        c->ready = true;
+        shm_table_set_state(c->table, SHM_STATE_READY);
+        log_info("leader ready term=%llu applied=%llu", (unsigned long long)c->raft.current_term,
+                 (unsigned long long)c->raft.last_applied);
+        consensus_publish(c);
+        if (c->ev.on_role != NULL)
+            c->ev.on_role(c->ev.arg, c->role, true);
+    }
+}
+
+/* Polls the library's role and leader (0.15 has no change callback). */
+static void consensus_observe(consensus *c)
+{
+    raft_id id;
+    const char *addr;
+    raft_leader(&c->raft, &id, &addr);
+    enum consensus_role role = (enum consensus_role)raft_state(&c->raft);
+    uint64_t now = clock_monotonic_ms();
+    if (id != 0)
+        c->leader_seen_ms = now;
+    if (role == c->role && id == c->leader_id)
+        return;
+    log_info("raft role %d -> %d, leader %llu -> %llu, term %llu", c->role, role, (unsigned long long)c->leader_id,
+             (unsigned long long)id, (unsigned long long)c->raft.current_term);
+    c->role = role;
+    c->leader_id = id;
+    c->ready = false;
+    if (role == CONSENSUS_LEADER && !c->barrier_pending && !c->closing) {
+        /* Raft §6.4: a new leader commits an entry of its own term before it
+         * knows which earlier entries are committed. */
+        c->barrier.data = c;
+        if (raft_barrier(&c->raft, &c->barrier, consensus_barrier_cb) == 0) {
+            c->barrier_pending = true;
+            c->inflight++;
+        }
+    } else if (role == CONSENSUS_FOLLOWER && id != 0) {
+        /* A follower serves reads of what it has applied (freshness is
+         * published with the status); leader-side readiness is the barrier. */
+        c->ready = true;
+        shm_table_set_state(c->table, SHM_STATE_READY);
+    }
+    consensus_publish(c);
+    if (c->ev.on_role != NULL)
+        c->ev.on_role(c->ev.arg, role, c->ready);
+}
+
+static void consensus_raft_closed(struct raft *r)
+{
+    consensus *c = r->data;
+    raft_uv_close(&c->io);
+    raft_uv_tcp_close(&c->transport);
+    c->done(c->done_arg, true);
+}
+
+static void consensus_tick(uv_timer_t *t)
+{
+    consensus *c = t->data;
+    if (c->close_started)
+        return;
+    consensus_observe(c);
+    consensus_publish(c);
+    if (!c->closing)
+        return;
+    if (c->inflight == 0) {
+        c->close_started = true;
+        uv_timer_stop(&c->tick);
+        uv_close((uv_handle_t *)&c->tick, NULL);
+        raft_close(&c->raft, consensus_raft_closed);
+    } else if (clock_monotonic_ms() >= c->close_deadline_ms) {
+        /* Closing now would hit 0.15's double free; the log on disk holds
+         * every acknowledged entry, so leaving without closing is safe. */
+        log_warn("%u raft requests still in flight after the drain deadline: exiting without raft_close",
+                 c->inflight);
+        c->close_started = true;
+        uv_timer_stop(&c->tick);
+        c->done(c->done_arg, false);
+    }
+}
+
+/* ---- life cycle -------------------------------------------------------- */
+
+static int mkdir_p(const char *path)
+{
+    char buf[LOCKD_PATH_MAX];
+    snprintf(buf, sizeof(buf), "%s", path);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p == '/') {
+            *p = '\0';
+            if (mkdir(buf, 0700) != 0 && errno != EEXIST)
+                return -1;
+            *p = '/';
+        }
+    }
+    return mkdir(buf, 0700) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+static void raft_address(const struct cluster_node *n, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "%s:%u", n->raft_host, n->raft_port);
+}
+
+int consensus_start(uv_loop_t *loop, const struct lockd_config *cfg, fsm *f, shm_table *table,
+                    const struct consensus_events *ev, consensus **out)
+{
+    consensus *c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        return -LOCKD_ENOMEM;
+    c->loop = loop;
+    c->cfg = cfg;
+    c->f = f;
+    c->table = table;
+    if (ev != NULL)
+        c->ev = *ev;
+    if (mkdir_p(cfg->raft_dir) != 0) {
+        log_error("cannot create raft directory %s: %s", cfg->raft_dir, strerror(errno));
+        free(c);
+        return -LOCKD_EIO;
+    }
+    char self_addr[LOCKD_ADDR_MAX + 8];
+    raft_address(cfg->self, self_addr, sizeof(self_addr));
+
+    int rv = raft_uv_tcp_init(&c->transport, loop);
+    if (rv != 0) {
+        log_error("raft transport init failed: %s", raft_strerror(rv));
+        free(c);
+        return -LOCKD_EIO;
+    }
+    rv = raft_uv_init(&c->io, loop, cfg->raft_dir, &c->transport);
+    if (rv != 0) {
+        log_error("raft storage init in %s failed: %s", cfg->raft_dir, c->io.errmsg);
+        raft_uv_tcp_close(&c->transport);
+        free(c);
+        return -LOCKD_EIO;
+    }
+    c->rfsm.version = 1;
+    c->rfsm.data = c;
+    c->rfsm.apply = consensus_fsm_apply;
+    c->rfsm.snapshot = consensus_fsm_snapshot;
+    c->rfsm.restore = consensus_fsm_restore;
+    rv = raft_init(&c->raft, &c->io, &c->rfsm, cfg->node_id, self_addr);
+    if (rv != 0) {
+        log_error("raft init failed: %s", raft_errmsg(&c->raft));
+        goto fail_io;
+    }
+    c->raft.data = c;
+
+    struct raft_configuration conf;
+    raft_configuration_init(&conf);
+    for (unsigned i = 0; i < cfg->n_nodes; i++) {
+        char addr[LOCKD_ADDR_MAX + 8];
+        raft_address(&cfg->nodes[i], addr, sizeof(addr));
+        if ((rv = raft_configuration_add(&conf, cfg->nodes[i].id, addr, RAFT_VOTER)) != 0) {
+            raft_configuration_close(&conf);
+            log_error("raft configuration: %s", raft_strerror(rv));
+            goto fail_io;
+        }
+    }
+    rv = raft_bootstrap(&c->raft, &conf);
+    raft_configuration_close(&conf);
+    if (rv != 0 && rv != RAFT_CANTBOOTSTRAP) {
+        log_error("raft bootstrap failed: %s", raft_errmsg(&c->raft));
+        goto fail_io;
+    }
+    raft_set_election_timeout(&c->raft, cfg->election_timeout_ms);
+    raft_set_heartbeat_timeout(&c->raft, cfg->heartbeat_timeout_ms);
+    raft_set_snapshot_threshold(&c->raft, cfg->snapshot_threshold);
+    raft_set_snapshot_trailing(&c->raft, cfg->snapshot_trailing);
+    raft_set_pre_vote(&c->raft, true);
+    rv = raft_start(&c->raft);
+    if (rv != 0) {
+        log_error("raft start failed: %s", raft_errmsg(&c->raft));
+        goto fail_io;
+    }
+    c->started = true;
+    log_info("raft started id=%llu address=%s dir=%s voters=%u", (unsigned long long)cfg->node_id, self_addr,
+             cfg->raft_dir, cfg->n_nodes);
+    uv_timer_init(loop, &c->tick);
+    c->tick.data = c;
+    uv_timer_start(&c->tick, consensus_tick, 0, CONSENSUS_TICK_MS);
+    *out = c;
+    return 0;
+fail_io:
+    /* raft_init failed or never started: the I/O objects were initialised
+     * but never started; closing them needs the loop to run, which our
+     * caller's exit does not. Leak them: the process is about to exit. */
+    return -LOCKD_EIO;
+}
+
+void *consensus_alloc(size_t len) { return raft_malloc(len ? len : 1); }
+void consensus_free(void *buf) { raft_free(buf); }
+
+static void consensus_proposal_cb(struct raft_apply *req, int status, void *result)
+{
+    struct proposal *p = req->data;
+    consensus *c = p->c;
+    c->inflight--;
+    if (status == 0) {
+        const struct consensus_last *last = result;
+        p->cb(p->data, 0, last->results, last->n);
+    } else if (status == RAFT_LEADERSHIPLOST || status == RAFT_NOTLEADER) {
+        p->cb(p->data, -LOCKD_ENOTLEADER, NULL, 0);
+    } else if (status == RAFT_SHUTDOWN || c->closing) {
+        p->cb(p->data, -LOCKD_ESHUTDOWN, NULL, 0);
+    } else {
+        log_error("raft append failed: %s (%d): exiting so the master restarts us", raft_strerror(status), status);
+        _exit(CONSENSUS_EXIT_IO);
+    }
+    free(p);
+}
+
+int consensus_propose(consensus *c, void *buf, size_t len, consensus_apply_cb cb, void *data)
+{
+    if (c->closing)
+        return -LOCKD_ESHUTDOWN;
+    if (c->role != CONSENSUS_LEADER || raft_state(&c->raft) != RAFT_LEADER)
+        return -LOCKD_ENOTLEADER;
+    struct proposal *p = malloc(sizeof(*p));
+    if (p == NULL)
+        return -LOCKD_ENOMEM;
+    p->req.data = p;
+    p->c = c;
+    p->cb = cb;
+    p->data = data;
+    struct raft_buffer rb = {.base = buf, .len = len};
+    int rv = raft_apply(&c->raft, &p->req, &rb, 1, consensus_proposal_cb);
+    if (rv != 0) {
+        free(p);
+        if (rv == RAFT_NOTLEADER || rv == RAFT_LEADERSHIPLOST)
+            return -LOCKD_ENOTLEADER;
+        log_warn("raft_apply: %s", raft_strerror(rv));
+        return rv == RAFT_NOMEM ? -LOCKD_ENOMEM : -LOCKD_EAGAIN;
+    }
+    c->inflight++;
+    return 0;
+}
+
+void consensus_close(consensus *c, uint64_t drain_ms, void (*done)(void *arg, bool clean), void *arg)
+{
+    if (c->closing)
+        return;
+    c->closing = true;
+    c->close_deadline_ms = clock_monotonic_ms() + drain_ms;
+    c->done = done;
+    c->done_arg = arg;
+    log_info("raft closing: %u requests in flight", c->inflight);
+}

@@ -1,0 +1,414 @@
+/* raftproc/fsm.c: the deterministic lock state machine (see fsm.h). Owns the
+ * applied index and the fencing-token counter; the lock records themselves
+ * live in the shm table (the readers' view) and the LMDB store (the restart
+ * copy). Never reads a clock: time comes from the entry. */
+#include "raftproc/fsm.h"
+
+#include <raft.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/errors.h"
+#include "common/log.h"
+#include "common/names.h"
+#include "proto/lockd.pb-c.h"
+
+#define FSM_MAX_COMMANDS 65536
+
+struct fsm {
+    shm_table *table;
+    store *st;
+    uint64_t applied_index;
+    uint64_t next_token;
+    fsm_change_cb change_cb;
+    void *change_arg;
+    struct fsm_result *results;
+    size_t results_cap;
+};
+
+int fsm_create(shm_table *table, store *st, fsm **out)
+{
+    fsm *f = calloc(1, sizeof(*f));
+    if (f == NULL)
+        return -LOCKD_ENOMEM;
+    f->table = table;
+    f->st = st;
+    f->next_token = 1;
+    *out = f;
+    return 0;
+}
+
+void fsm_destroy(fsm *f)
+{
+    if (f == NULL)
+        return;
+    free(f->results);
+    free(f);
+}
+
+void fsm_set_change_cb(fsm *f, fsm_change_cb cb, void *arg)
+{
+    f->change_cb = cb;
+    f->change_arg = arg;
+}
+
+uint64_t fsm_applied_index(const fsm *f) { return f->applied_index; }
+uint64_t fsm_next_token(const fsm *f) { return f->next_token; }
+
+static int fsm_load_one(const shm_lock *rec, void *arg)
+{
+    fsm *f = arg;
+    int rc = shm_table_put(f->table, rec);
+    if (rc != 0) {
+        log_error("loading lock %s into the table failed: %s (raise --max-locks?)", rec->name, lockd_strerror(rc));
+        return rc;
+    }
+    return 0;
+}
+
+int fsm_load(fsm *f)
+{
+    shm_table_clear(f->table);
+    f->applied_index = 0;
+    f->next_token = 1;
+    if (f->st == NULL)
+        return 0;
+    struct store_meta meta;
+    int rc = store_load(f->st, &meta, fsm_load_one, f);
+    if (rc != 0)
+        return rc;
+    f->applied_index = meta.applied_index;
+    if (meta.next_token > f->next_token)
+        f->next_token = meta.next_token;
+    log_info("loaded %u locks from the store applied_index=%llu next_token=%llu", shm_table_count(f->table),
+             (unsigned long long)f->applied_index, (unsigned long long)f->next_token);
+    return 0;
+}
+
+static int fsm_reserve(fsm *f, size_t n)
+{
+    if (n <= f->results_cap)
+        return 0;
+    size_t cap = f->results_cap ? f->results_cap : 64;
+    while (cap < n)
+        cap *= 2;
+    struct fsm_result *r = realloc(f->results, cap * sizeof(*r));
+    if (r == NULL)
+        return -LOCKD_ENOMEM;
+    f->results = r;
+    f->results_cap = cap;
+    return 0;
+}
+
+static void fsm_notify(fsm *f, const char *name, size_t len, const shm_lock *rec)
+{
+    if (f->change_cb != NULL)
+        f->change_cb(f->change_arg, name, len, rec);
+}
+
+/* A command's strings were checked by the worker that sent it; check again
+ * because the log is input too (a buggy or older peer must not be able to
+ * put an impossible record into the table). Deterministic. */
+static bool fsm_command_valid(const Lockd__Command *c)
+{
+    char err[96];
+    size_t nlen = strlen(c->name), olen = strlen(c->owner);
+    if (names_check_lock(c->name, nlen, err, sizeof(err)) != 0)
+        return false;
+    if (olen > 0 && names_check_owner(c->owner, olen, err, sizeof(err)) != 0)
+        return false;
+    return c->ttl_ms <= UINT32_MAX;
+}
+
+static int fsm_acquire(fsm *f, uint64_t index, uint64_t time_ms, const Lockd__Command *c, struct fsm_result *res)
+{
+    size_t nlen = strlen(c->name), olen = strlen(c->owner);
+    shm_lock *cur = &res->lock;
+    int rc = shm_table_lookup(f->table, c->name, nlen, cur);
+    if (rc == 0) {
+        bool same_owner = olen > 0 && cur->owner_len == olen && memcmp(cur->owner, c->owner, olen) == 0;
+        if (!same_owner) {
+            res->status = LOCKD__STATUS__ST_CONFLICT;
+            res->has_lock = true;
+            return 0;
+        }
+        /* Renewal by the holder: same token, fresh lease. */
+        cur->renewed_at_ms = time_ms;
+        cur->ttl_ms = c->ttl_ms;
+        cur->revision = index;
+    } else {
+        memset(cur, 0, sizeof(*cur));
+        memcpy(cur->name, c->name, nlen);
+        cur->name_len = (uint8_t)nlen;
+        memcpy(cur->owner, c->owner, olen);
+        cur->owner_len = (uint8_t)olen;
+        cur->token = f->next_token;
+        cur->acquired_at_ms = time_ms;
+        cur->renewed_at_ms = time_ms;
+        cur->ttl_ms = c->ttl_ms;
+        cur->revision = index;
+    }
+    rc = shm_table_put(f->table, cur);
+    if (rc == -LOCKD_EFULL) {
+        res->status = LOCKD__STATUS__ST_FULL;
+        return 0;
+    }
+    if (rc != 0) {
+        res->status = LOCKD__STATUS__ST_INTERNAL;
+        return 0;
+    }
+    if (cur->token == f->next_token)
+        f->next_token++;
+    if (f->st != NULL && (rc = store_put(f->st, cur)) != 0)
+        return rc;
+    res->status = LOCKD__STATUS__ST_OK;
+    res->has_lock = true;
+    fsm_notify(f, cur->name, cur->name_len, cur);
+    return 0;
+}
+
+static int fsm_remove(fsm *f, const char *name, size_t nlen, struct fsm_result *res)
+{
+    int rc = shm_table_remove(f->table, name, nlen);
+    if (rc != 0) {
+        res->status = LOCKD__STATUS__ST_INTERNAL;
+        return 0;
+    }
+    if (f->st != NULL && (rc = store_del(f->st, name, nlen)) != 0 && rc != -LOCKD_ENOENT)
+        return rc;
+    res->status = LOCKD__STATUS__ST_OK;
+    fsm_notify(f, name, nlen, NULL);
+    return 0;
+}
+
+static int fsm_release(fsm *f, const Lockd__Command *c, struct fsm_result *res)
+{
+    size_t nlen = strlen(c->name), olen = strlen(c->owner);
+    shm_lock *cur = &res->lock;
+    if (shm_table_lookup(f->table, c->name, nlen, cur) != 0) {
+        res->status = LOCKD__STATUS__ST_NOT_FOUND;
+        return 0;
+    }
+    if (!c->force) {
+        /* An anonymous lock may be released by anyone (the original's rule);
+         * an owned one only by its owner. A given token must match. */
+        if (cur->owner_len > 0 && (cur->owner_len != olen || memcmp(cur->owner, c->owner, olen) != 0)) {
+            res->status = LOCKD__STATUS__ST_CONFLICT;
+            res->has_lock = true;
+            return 0;
+        }
+        if (c->token != 0 && c->token != cur->token) {
+            res->status = LOCKD__STATUS__ST_CONFLICT;
+            res->has_lock = true;
+            res->error = "Token mismatch";
+            return 0;
+        }
+    }
+    return fsm_remove(f, c->name, nlen, res);
+}
+
+static int fsm_expire(fsm *f, const Lockd__Command *c, struct fsm_result *res)
+{
+    size_t nlen = strlen(c->name);
+    shm_lock *cur = &res->lock;
+    /* Only the lease the leader timed: a renewal after it changed revision. */
+    if (shm_table_lookup(f->table, c->name, nlen, cur) != 0 || cur->revision != c->revision || cur->ttl_ms == 0) {
+        res->status = LOCKD__STATUS__ST_NOT_FOUND;
+        return 0;
+    }
+    return fsm_remove(f, c->name, nlen, res);
+}
+
+static int fsm_read(fsm *f, const Lockd__Command *c, struct fsm_result *res)
+{
+    if (shm_table_lookup(f->table, c->name, strlen(c->name), &res->lock) != 0) {
+        res->status = LOCKD__STATUS__ST_NOT_FOUND;
+        return 0;
+    }
+    res->status = LOCKD__STATUS__ST_OK;
+    res->has_lock = true;
+    return 0;
+}
+
+int fsm_apply(fsm *f, uint64_t index, const void *buf, size_t len, const struct fsm_result **results,
+              size_t *n)
+{
+    *results = f->results;
+    *n = 0;
+    if (index <= f->applied_index)
+        return 0; /* replay of an entry the store already holds */
+    Lockd__LogEntry *e = lockd__log_entry__unpack(NULL, len, buf);
+    if (e == NULL || e->n_commands > FSM_MAX_COMMANDS) {
+        log_error("raft entry %llu (%zu bytes) does not decode; applied as a no-op", (unsigned long long)index, len);
+        if (e != NULL)
+            lockd__log_entry__free_unpacked(e, NULL);
+        f->applied_index = index;
+        return 0;
+    }
+    int rc = fsm_reserve(f, e->n_commands);
+    if (rc != 0) {
+        lockd__log_entry__free_unpacked(e, NULL);
+        return -LOCKD_EIO; /* cannot apply deterministically: stop */
+    }
+    *results = f->results;
+    if (f->st != NULL && (rc = store_begin(f->st)) != 0)
+        goto out;
+    for (size_t i = 0; i < e->n_commands; i++) {
+        const Lockd__Command *c = e->commands[i];
+        struct fsm_result *res = &f->results[i];
+        res->has_lock = false;
+        res->error = NULL;
+        if (!fsm_command_valid(c)) {
+            res->status = LOCKD__STATUS__ST_BAD_REQUEST;
+            continue;
+        }
+        switch (c->op) {
+        case LOCKD__OP__OP_ACQUIRE:
+            rc = fsm_acquire(f, index, e->time_ms, c, res);
+            break;
+        case LOCKD__OP__OP_RELEASE:
+            rc = fsm_release(f, c, res);
+            break;
+        case LOCKD__OP__OP_EXPIRE:
+            rc = fsm_expire(f, c, res);
+            break;
+        case LOCKD__OP__OP_READ:
+            rc = fsm_read(f, c, res);
+            break;
+        default:
+            res->status = LOCKD__STATUS__ST_BAD_REQUEST;
+            break;
+        }
+        if (rc != 0)
+            goto out;
+    }
+    f->applied_index = index;
+    if (f->st != NULL) {
+        struct store_meta meta = {.applied_index = index, .next_token = f->next_token};
+        rc = store_commit(f->st, &meta);
+    }
+    *n = e->n_commands;
+out:
+    if (rc != 0 && f->st != NULL)
+        store_abort(f->st);
+    lockd__log_entry__free_unpacked(e, NULL);
+    return rc == 0 ? 0 : -LOCKD_EIO;
+}
+
+struct fsm_snap_ctx {
+    Lockd__Lock *locks;
+    Lockd__Lock **ptrs;
+    size_t n, cap;
+};
+
+static int fsm_snap_one(const shm_lock *rec, void *arg)
+{
+    struct fsm_snap_ctx *ctx = arg;
+    if (ctx->n == ctx->cap)
+        return -LOCKD_EFULL; /* table changed under us: impossible, writer is us */
+    Lockd__Lock *l = &ctx->locks[ctx->n];
+    lockd__lock__init(l);
+    /* Point into a private copy: the record is a temporary of foreach. */
+    char *s = malloc((size_t)rec->name_len + rec->owner_len + 2);
+    if (s == NULL)
+        return -LOCKD_ENOMEM;
+    memcpy(s, rec->name, rec->name_len + 1u);
+    memcpy(s + rec->name_len + 1, rec->owner, rec->owner_len + 1u);
+    l->name = s;
+    l->owner = s + rec->name_len + 1;
+    l->token = rec->token;
+    l->acquired_at_ms = rec->acquired_at_ms;
+    l->ttl_ms = rec->ttl_ms;
+    l->renewed_at_ms = rec->renewed_at_ms;
+    l->revision = rec->revision;
+    ctx->ptrs[ctx->n++] = l;
+    return 0;
+}
+
+int fsm_snapshot(fsm *f, void **buf, size_t *len)
+{
+    struct fsm_snap_ctx ctx = {0};
+    ctx.cap = shm_table_count(f->table);
+    ctx.locks = calloc(ctx.cap ? ctx.cap : 1, sizeof(*ctx.locks));
+    ctx.ptrs = calloc(ctx.cap ? ctx.cap : 1, sizeof(*ctx.ptrs));
+    int rc = -LOCKD_ENOMEM;
+    if (ctx.locks == NULL || ctx.ptrs == NULL)
+        goto out;
+    if ((rc = shm_table_foreach(f->table, fsm_snap_one, &ctx)) != 0)
+        goto out;
+    Lockd__Snapshot snap = LOCKD__SNAPSHOT__INIT;
+    snap.applied_index = f->applied_index;
+    snap.next_token = f->next_token;
+    snap.n_locks = ctx.n;
+    snap.locks = ctx.ptrs;
+    size_t n = lockd__snapshot__get_packed_size(&snap);
+    void *out = raft_malloc(n ? n : 1);
+    rc = -LOCKD_ENOMEM;
+    if (out == NULL)
+        goto out;
+    lockd__snapshot__pack(&snap, out);
+    *buf = out;
+    *len = n;
+    rc = 0;
+out:
+    for (size_t i = 0; i < ctx.n; i++)
+        free(ctx.locks[i].name);
+    free(ctx.locks);
+    free(ctx.ptrs);
+    return rc;
+}
+
+int fsm_restore(fsm *f, const void *buf, size_t len, bool at_start)
+{
+    Lockd__Snapshot *snap = lockd__snapshot__unpack(NULL, len, buf);
+    if (snap == NULL) {
+        log_error("snapshot (%zu bytes) does not decode", len);
+        return -LOCKD_ECORRUPT;
+    }
+    int rc = 0;
+    if (at_start && snap->applied_index <= f->applied_index) {
+        log_info("store (applied %llu) is newer than the snapshot (%llu): keeping the store",
+                 (unsigned long long)f->applied_index, (unsigned long long)snap->applied_index);
+        goto out;
+    }
+    shm_table_clear(f->table);
+    if (f->st != NULL && ((rc = store_begin(f->st)) != 0 || (rc = store_clear(f->st)) != 0))
+        goto out;
+    for (size_t i = 0; i < snap->n_locks; i++) {
+        const Lockd__Lock *l = snap->locks[i];
+        shm_lock rec;
+        memset(&rec, 0, sizeof(rec));
+        size_t nlen = strlen(l->name), olen = strlen(l->owner);
+        if (nlen == 0 || nlen > LOCKD_NAME_MAX || olen > LOCKD_OWNER_MAX) {
+            rc = -LOCKD_ECORRUPT;
+            goto out;
+        }
+        memcpy(rec.name, l->name, nlen);
+        rec.name_len = (uint8_t)nlen;
+        memcpy(rec.owner, l->owner, olen);
+        rec.owner_len = (uint8_t)olen;
+        rec.token = l->token;
+        rec.acquired_at_ms = l->acquired_at_ms;
+        rec.renewed_at_ms = l->renewed_at_ms;
+        rec.ttl_ms = l->ttl_ms;
+        rec.revision = l->revision;
+        if ((rc = shm_table_put(f->table, &rec)) != 0)
+            goto out;
+        if (f->st != NULL && (rc = store_put(f->st, &rec)) != 0)
+            goto out;
+        fsm_notify(f, rec.name, rec.name_len, &rec);
+    }
+    f->applied_index = snap->applied_index;
+    f->next_token = snap->next_token;
+    if (f->st != NULL) {
+        struct store_meta meta = {.applied_index = f->applied_index, .next_token = f->next_token};
+        rc = store_commit(f->st, &meta);
+    }
+    log_info("restored snapshot: %zu locks applied_index=%llu", snap->n_locks,
+             (unsigned long long)snap->applied_index);
+out:
+    if (rc != 0 && f->st != NULL)
+        store_abort(f->st);
+    lockd__snapshot__free_unpacked(snap, NULL);
+    return rc;
+}

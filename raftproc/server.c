@@ -1,0 +1,610 @@
+/* raftproc/server.c: worker connections and group commit (see server.h).
+ * Owns the connection table, the batch being gathered this loop turn and
+ * the proposals in flight. Never blocks: all I/O through libuv; a slow
+ * worker that stops reading is disconnected rather than buffered forever. */
+#include "raftproc/server.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/clock.h"
+#include "common/errors.h"
+#include "common/log.h"
+#include "common/names.h"
+#include "proto/frame.h"
+#include "proto/lockd.pb-c.h"
+
+#define SERVER_MAX_CONNS 1024
+#define SERVER_MAX_BATCH 4096          /* commands per Raft entry */
+#define SERVER_MAX_OUTPUT (64u << 20)  /* unread answers before we give up on a worker */
+#define SERVER_TIMEOUT_TICK_MS 50
+
+struct conn {
+    uv_pipe_t pipe;
+    rp_server *server;
+    uint32_t slot, gen;
+    bool closing;
+    uint8_t *in;
+    size_t in_len, in_cap;
+    uint8_t *out;       /* answers gathered this turn */
+    size_t out_len, out_cap;
+    uint8_t *wbuf;      /* the bytes of the write in flight */
+    size_t wbuf_cap;
+    bool writing;
+    bool dirty;         /* on the server's flush list */
+    struct conn *next_dirty;
+    uv_write_t wreq;
+};
+
+/* Where one command's answer goes. */
+struct reply_to {
+    uint32_t slot, gen;
+    uint64_t req_id;
+    bool answered;
+};
+
+#define REPLY_NONE UINT32_MAX /* reply_to.slot of a command raftproc made itself */
+
+/* One command waiting for this turn's entry. */
+struct batch_item {
+    Lockd__Request *req;            /* a worker's request (owns its strings), or NULL */
+    Lockd__Op op;                   /* internal command (req == NULL) */
+    uint64_t revision;
+    char name[LOCKD_NAME_MAX + 1];
+    struct reply_to to;
+};
+
+/* A proposal in flight: one Raft entry. */
+struct inflight {
+    rp_server *server;
+    uint64_t deadline_ms;
+    struct inflight *prev, *next; /* FIFO by deadline */
+    size_t n;
+    struct reply_to to[];
+};
+
+struct rp_server {
+    uv_loop_t *loop;
+    const struct lockd_config *cfg;
+    consensus *cons;
+    uv_pipe_t listener;
+    uv_prepare_t flush;
+    uv_timer_t timeouts;
+    bool stopped;
+    struct conn *conns[SERVER_MAX_CONNS];
+    uint32_t gens[SERVER_MAX_CONNS];
+    struct conn *dirty;
+
+    /* the batch of this loop turn */
+    struct batch_item *batch;
+    size_t batch_n, batch_cap;
+
+    struct inflight *head, *tail;
+    struct rp_server_stats stats;
+};
+
+/* ---- output ------------------------------------------------------------ */
+
+static void conn_close(struct conn *cn);
+
+static struct conn *server_conn(rp_server *s, uint32_t slot, uint32_t gen)
+{
+    struct conn *cn = slot < SERVER_MAX_CONNS ? s->conns[slot] : NULL;
+    return cn != NULL && cn->gen == gen && !cn->closing ? cn : NULL;
+}
+
+static void conn_mark_dirty(struct conn *cn)
+{
+    if (!cn->dirty) {
+        cn->dirty = true;
+        cn->next_dirty = cn->server->dirty;
+        cn->server->dirty = cn;
+    }
+}
+
+static int conn_append_frame(struct conn *cn, const ProtobufCMessage *msg)
+{
+    size_t need = protobuf_c_message_get_packed_size(msg) + FRAME_HEADER_SIZE;
+    if (cn->out_len + need > cn->out_cap) {
+        size_t cap = cn->out_cap ? cn->out_cap : 16384;
+        while (cap < cn->out_len + need)
+            cap *= 2;
+        if (cap > SERVER_MAX_OUTPUT) {
+            log_warn("worker connection %u has %zu unread bytes: closing it", cn->slot, cn->out_len);
+            conn_close(cn);
+            return -LOCKD_ETOOBIG;
+        }
+        uint8_t *p = realloc(cn->out, cap);
+        if (p == NULL) {
+            conn_close(cn);
+            return -LOCKD_ENOMEM;
+        }
+        cn->out = p;
+        cn->out_cap = cap;
+    }
+    int n = frame_encode(msg, cn->out + cn->out_len, cn->out_cap - cn->out_len);
+    if (n < 0)
+        return n;
+    cn->out_len += (size_t)n;
+    conn_mark_dirty(cn);
+    return 0;
+}
+
+static void server_lock_to_proto(const shm_lock *l, Lockd__Lock *p)
+{
+    p->name = (char *)l->name;
+    p->owner = (char *)l->owner;
+    p->token = l->token;
+    p->acquired_at_ms = l->acquired_at_ms;
+    p->ttl_ms = l->ttl_ms;
+    p->renewed_at_ms = l->renewed_at_ms;
+    p->revision = l->revision;
+}
+
+static void server_reply(rp_server *s, struct reply_to *to, int status, const struct fsm_result *res,
+                         const char *error, uint64_t index)
+{
+    if (to->answered)
+        return;
+    to->answered = true;
+    struct conn *cn = server_conn(s, to->slot, to->gen);
+    if (cn == NULL)
+        return; /* the worker went away; nobody to tell */
+    Lockd__Response r = LOCKD__RESPONSE__INIT;
+    Lockd__Lock lock = LOCKD__LOCK__INIT;
+    r.id = to->req_id;
+    r.status = status;
+    r.index = index;
+    if (res != NULL && res->has_lock) {
+        server_lock_to_proto(&res->lock, &lock);
+        r.lock = &lock;
+        r.has_lock = true;
+    }
+    if (error == NULL && res != NULL)
+        error = res->error;
+    r.error = (char *)(error ? error : "");
+    const char *addr = NULL;
+    r.leader_id = consensus_leader(s->cons, &addr);
+    r.leader_address = (char *)(addr ? addr : "");
+    conn_append_frame(cn, &r.base);
+}
+
+static void conn_write_done(uv_write_t *req, int status)
+{
+    struct conn *cn = req->data;
+    cn->writing = false;
+    if (status != 0) {
+        if (status != UV_ECANCELED)
+            log_warn("write to worker connection %u failed: %s", cn->slot, uv_strerror(status));
+        conn_close(cn);
+        return;
+    }
+    if (cn->out_len > 0)
+        conn_mark_dirty(cn);
+}
+
+static void conn_flush(struct conn *cn)
+{
+    if (cn->writing || cn->closing || cn->out_len == 0)
+        return;
+    /* Swap buffers: the write owns wbuf until it completes, new answers go
+     * into out meanwhile (one write per loop turn carries them all). */
+    uint8_t *tmp = cn->wbuf;
+    size_t tmp_cap = cn->wbuf_cap;
+    cn->wbuf = cn->out;
+    cn->wbuf_cap = cn->out_cap;
+    uv_buf_t b = uv_buf_init((char *)cn->wbuf, (unsigned)cn->out_len);
+    cn->out = tmp;
+    cn->out_cap = tmp_cap;
+    cn->out_len = 0;
+    cn->wreq.data = cn;
+    int rc = uv_write(&cn->wreq, (uv_stream_t *)&cn->pipe, &b, 1, conn_write_done);
+    if (rc != 0) {
+        log_warn("write to worker connection %u: %s", cn->slot, uv_strerror(rc));
+        conn_close(cn);
+        return;
+    }
+    cn->writing = true;
+}
+
+/* ---- proposals --------------------------------------------------------- */
+
+static void inflight_unlink(rp_server *s, struct inflight *f)
+{
+    if (f->prev)
+        f->prev->next = f->next;
+    else
+        s->head = f->next;
+    if (f->next)
+        f->next->prev = f->prev;
+    else
+        s->tail = f->prev;
+}
+
+static void server_applied(void *data, int status, const struct fsm_result *results, size_t n)
+{
+    struct inflight *f = data;
+    rp_server *s = f->server;
+    for (size_t i = 0; i < f->n; i++) {
+        if (status == 0 && i < n)
+            server_reply(s, &f->to[i], results[i].status, &results[i], NULL, 0);
+        else if (status == -LOCKD_ESHUTDOWN)
+            server_reply(s, &f->to[i], LOCKD__STATUS__ST_UNAVAILABLE, NULL, "Shutting down; outcome unknown", 0);
+        else
+            server_reply(s, &f->to[i], LOCKD__STATUS__ST_TIMEOUT, NULL, "Leadership lost; outcome unknown", 0);
+    }
+    inflight_unlink(s, f);
+    free(f);
+}
+
+static void server_fail_batch(rp_server *s, size_t from, size_t to, int status, const char *error)
+{
+    for (size_t i = from; i < to; i++)
+        server_reply(s, &s->batch[i].to, status, NULL, error, 0);
+}
+
+static struct batch_item *server_batch_add(rp_server *s)
+{
+    if (s->batch_n == s->batch_cap) {
+        size_t cap = s->batch_cap ? s->batch_cap * 2 : 256;
+        struct batch_item *b = realloc(s->batch, cap * sizeof(*b));
+        if (b == NULL)
+            return NULL;
+        s->batch = b;
+        s->batch_cap = cap;
+    }
+    return &s->batch[s->batch_n++];
+}
+
+static void server_batch_reset(rp_server *s)
+{
+    for (size_t i = 0; i < s->batch_n; i++)
+        if (s->batch[i].req != NULL)
+            lockd__request__free_unpacked(s->batch[i].req, NULL);
+    s->batch_n = 0;
+    /* Give back memory after a burst. */
+    if (s->batch_cap > 65536) {
+        free(s->batch);
+        s->batch = NULL;
+        s->batch_cap = 0;
+    }
+}
+
+/* Proposes batch[from, to) as one entry. */
+static void server_propose(rp_server *s, size_t from, size_t to, uint64_t now_wall)
+{
+    size_t n = to - from;
+    Lockd__Command *cmds = calloc(n, sizeof(*cmds));
+    Lockd__Command **ptrs = calloc(n, sizeof(*ptrs));
+    struct inflight *f = malloc(sizeof(*f) + n * sizeof(f->to[0]));
+    if (cmds == NULL || ptrs == NULL || f == NULL) {
+        server_fail_batch(s, from, to, LOCKD__STATUS__ST_UNAVAILABLE, "Out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct batch_item *it = &s->batch[from + i];
+        const Lockd__Request *r = it->req;
+        lockd__command__init(&cmds[i]);
+        if (r != NULL) {
+            cmds[i].op = r->op;
+            cmds[i].name = r->name;
+            cmds[i].owner = r->owner;
+            cmds[i].token = r->token;
+            cmds[i].ttl_ms = r->ttl_ms;
+            cmds[i].force = r->force;
+        } else {
+            cmds[i].op = it->op;
+            cmds[i].name = it->name;
+            cmds[i].revision = it->revision;
+        }
+        ptrs[i] = &cmds[i];
+        f->to[i] = it->to;
+    }
+    Lockd__LogEntry e = LOCKD__LOG_ENTRY__INIT;
+    e.time_ms = now_wall;
+    e.n_commands = n;
+    e.commands = ptrs;
+    size_t len = lockd__log_entry__get_packed_size(&e);
+    void *buf = consensus_alloc(len);
+    if (buf == NULL) {
+        server_fail_batch(s, from, to, LOCKD__STATUS__ST_UNAVAILABLE, "Out of memory");
+        goto out;
+    }
+    lockd__log_entry__pack(&e, buf);
+    f->server = s;
+    f->n = n;
+    f->deadline_ms = clock_monotonic_ms() + s->cfg->api_timeout_ms;
+    int rc = consensus_propose(s->cons, buf, len, server_applied, f);
+    if (rc != 0) {
+        consensus_free(buf);
+        if (rc == -LOCKD_ENOTLEADER)
+            server_fail_batch(s, from, to, LOCKD__STATUS__ST_NOT_LEADER, "Not the leader");
+        else
+            server_fail_batch(s, from, to, LOCKD__STATUS__ST_UNAVAILABLE, lockd_strerror(rc));
+        goto out;
+    }
+    f->prev = s->tail;
+    f->next = NULL;
+    if (s->tail)
+        s->tail->next = f;
+    else
+        s->head = f;
+    s->tail = f;
+    f = NULL;
+    s->stats.entries++;
+    s->stats.commands += n;
+    if (n > s->stats.max_batch)
+        s->stats.max_batch = (unsigned)n;
+out:
+    free(f);
+    free(cmds);
+    free(ptrs);
+}
+
+/* Runs right before the loop blocks: everything that arrived this turn
+ * becomes one entry (group commit), and every connection's answers go out
+ * in one write. */
+static void server_flush(uv_prepare_t *h)
+{
+    rp_server *s = h->data;
+    if (s->batch_n > 0) {
+        uint64_t now_wall = clock_wall_ms();
+        for (size_t from = 0; from < s->batch_n; from += SERVER_MAX_BATCH) {
+            size_t to = from + SERVER_MAX_BATCH < s->batch_n ? from + SERVER_MAX_BATCH : s->batch_n;
+            server_propose(s, from, to, now_wall);
+        }
+        server_batch_reset(s);
+    }
+    while (s->dirty != NULL) {
+        struct conn *cn = s->dirty;
+        s->dirty = cn->next_dirty;
+        cn->dirty = false;
+        conn_flush(cn);
+    }
+}
+
+static void server_check_timeouts(uv_timer_t *t)
+{
+    rp_server *s = t->data;
+    uint64_t now = clock_monotonic_ms();
+    for (struct inflight *f = s->head; f != NULL && f->deadline_ms <= now; f = f->next) {
+        for (size_t i = 0; i < f->n; i++) {
+            if (!f->to[i].answered)
+                s->stats.timeouts++;
+            server_reply(s, &f->to[i], LOCKD__STATUS__ST_TIMEOUT, NULL, "Consensus timeout; outcome unknown", 0);
+        }
+    }
+}
+
+/* ---- input ------------------------------------------------------------- */
+
+static void server_enqueue(rp_server *s, struct conn *cn, Lockd__Request *r)
+{
+    struct reply_to to = {.slot = cn->slot, .gen = cn->gen, .req_id = r->id};
+    char err[96];
+    size_t nlen = strlen(r->name), olen = strlen(r->owner);
+    if (names_check_lock(r->name, nlen, err, sizeof(err)) != 0 ||
+        (olen > 0 && names_check_owner(r->owner, olen, err, sizeof(err)) != 0) ||
+        (r->op != LOCKD__OP__OP_ACQUIRE && r->op != LOCKD__OP__OP_RELEASE && r->op != LOCKD__OP__OP_READ)) {
+        server_reply(s, &to, LOCKD__STATUS__ST_BAD_REQUEST, NULL, "Invalid request", 0);
+        lockd__request__free_unpacked(r, NULL);
+        return;
+    }
+    if (s->stopped) {
+        server_reply(s, &to, LOCKD__STATUS__ST_UNAVAILABLE, NULL, "Shutting down", 0);
+        lockd__request__free_unpacked(r, NULL);
+        return;
+    }
+    if (consensus_role(s->cons) != CONSENSUS_LEADER) {
+        server_reply(s, &to, LOCKD__STATUS__ST_NOT_LEADER, NULL, "Not the leader", 0);
+        lockd__request__free_unpacked(r, NULL);
+        return;
+    }
+    struct batch_item *it = server_batch_add(s);
+    if (it == NULL) {
+        server_reply(s, &to, LOCKD__STATUS__ST_UNAVAILABLE, NULL, "Out of memory", 0);
+        lockd__request__free_unpacked(r, NULL);
+        return;
+    }
+    it->req = r;
+    it->to = to;
+}
+
+int rp_server_submit(rp_server *s, Lockd__Op op, const char *name, size_t len, uint64_t revision)
+{
+    if (s->stopped || len == 0 || len > LOCKD_NAME_MAX)
+        return -LOCKD_EINVAL;
+    struct batch_item *it = server_batch_add(s);
+    if (it == NULL)
+        return -LOCKD_ENOMEM;
+    it->req = NULL;
+    it->op = op;
+    it->revision = revision;
+    memcpy(it->name, name, len);
+    it->name[len] = '\0';
+    it->to.slot = REPLY_NONE;
+    it->to.answered = false;
+    return 0;
+}
+
+static void conn_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    struct conn *cn = h->data;
+    if (cn->in_cap - cn->in_len < 16384) {
+        size_t cap = cn->in_cap ? cn->in_cap * 2 : 65536;
+        uint8_t *p = realloc(cn->in, cap);
+        if (p == NULL) {
+            *buf = uv_buf_init(NULL, 0);
+            return;
+        }
+        cn->in = p;
+        cn->in_cap = cap;
+    }
+    *buf = uv_buf_init((char *)cn->in + cn->in_len, (unsigned)(cn->in_cap - cn->in_len));
+}
+
+static void conn_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
+{
+    struct conn *cn = st->data;
+    if (nread < 0) {
+        if (nread != UV_EOF)
+            log_warn("read from worker connection %u: %s", cn->slot, uv_strerror((int)nread));
+        conn_close(cn);
+        return;
+    }
+    cn->in_len += (size_t)nread;
+    size_t off = 0;
+    for (;;) {
+        const uint8_t *payload;
+        size_t plen;
+        int n = frame_peek(cn->in + off, cn->in_len - off, &payload, &plen);
+        if (n == 0)
+            break;
+        if (n < 0) {
+            log_warn("worker connection %u sent an oversize frame: closing it", cn->slot);
+            conn_close(cn);
+            return;
+        }
+        Lockd__Request *r = lockd__request__unpack(NULL, plen, payload);
+        if (r == NULL) {
+            log_warn("worker connection %u sent an undecodable request: closing it", cn->slot);
+            conn_close(cn);
+            return;
+        }
+        server_enqueue(cn->server, cn, r);
+        if (cn->closing)
+            return;
+        off += (size_t)n;
+    }
+    if (off > 0) {
+        memmove(cn->in, cn->in + off, cn->in_len - off);
+        cn->in_len -= off;
+    }
+    /* Give back memory after a burst. */
+    if (cn->in_len == 0 && cn->in_cap > (1u << 20)) {
+        free(cn->in);
+        cn->in = NULL;
+        cn->in_cap = 0;
+    }
+}
+
+static void conn_closed(uv_handle_t *h)
+{
+    struct conn *cn = h->data;
+    rp_server *s = cn->server;
+    if (s->conns[cn->slot] == cn)
+        s->conns[cn->slot] = NULL;
+    free(cn->in);
+    free(cn->out);
+    free(cn->wbuf);
+    free(cn);
+}
+
+static void conn_close(struct conn *cn)
+{
+    if (cn->closing)
+        return;
+    cn->closing = true;
+    /* Unlink from the dirty list lazily: conn_flush skips closing conns, and
+     * the list entry must stay valid until the flush walks past it. */
+    if (cn->dirty) {
+        rp_server *s = cn->server;
+        struct conn **pp = &s->dirty;
+        while (*pp != NULL && *pp != cn)
+            pp = &(*pp)->next_dirty;
+        if (*pp == cn)
+            *pp = cn->next_dirty;
+        cn->dirty = false;
+    }
+    uv_close((uv_handle_t *)&cn->pipe, conn_closed);
+}
+
+static void server_accept(uv_stream_t *ls, int status)
+{
+    rp_server *s = ls->data;
+    if (status != 0) {
+        log_warn("accept on raft socket: %s", uv_strerror(status));
+        return;
+    }
+    struct conn *cn = calloc(1, sizeof(*cn));
+    if (cn == NULL)
+        return;
+    uv_pipe_init(s->loop, &cn->pipe, 0);
+    cn->pipe.data = cn;
+    cn->server = s;
+    if (uv_accept(ls, (uv_stream_t *)&cn->pipe) != 0) {
+        uv_close((uv_handle_t *)&cn->pipe, (uv_close_cb)free);
+        return;
+    }
+    uint32_t slot = 0;
+    while (slot < SERVER_MAX_CONNS && s->conns[slot] != NULL)
+        slot++;
+    if (slot == SERVER_MAX_CONNS) {
+        log_warn("too many worker connections: refusing one");
+        uv_close((uv_handle_t *)&cn->pipe, (uv_close_cb)free);
+        return;
+    }
+    cn->slot = slot;
+    cn->gen = ++s->gens[slot];
+    s->conns[slot] = cn;
+    uv_read_start((uv_stream_t *)&cn->pipe, conn_alloc, conn_read);
+    log_debug("worker connection %u accepted", slot);
+}
+
+/* ---- life cycle -------------------------------------------------------- */
+
+int rp_server_start(uv_loop_t *loop, const struct lockd_config *cfg, int listen_fd, consensus *c, rp_server **out)
+{
+    rp_server *s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return -LOCKD_ENOMEM;
+    s->loop = loop;
+    s->cfg = cfg;
+    s->cons = c;
+    uv_pipe_init(loop, &s->listener, 0);
+    s->listener.data = s;
+    int rc = uv_pipe_open(&s->listener, listen_fd);
+    if (rc == 0)
+        rc = uv_listen((uv_stream_t *)&s->listener, 128, server_accept);
+    if (rc != 0) {
+        log_error("raft socket listen: %s", uv_strerror(rc));
+        uv_close((uv_handle_t *)&s->listener, NULL);
+        return -LOCKD_EIO;
+    }
+    uv_prepare_init(loop, &s->flush);
+    s->flush.data = s;
+    uv_prepare_start(&s->flush, server_flush);
+    uv_timer_init(loop, &s->timeouts);
+    s->timeouts.data = s;
+    uv_timer_start(&s->timeouts, server_check_timeouts, SERVER_TIMEOUT_TICK_MS, SERVER_TIMEOUT_TICK_MS);
+    *out = s;
+    return 0;
+}
+
+void rp_server_stop(rp_server *s)
+{
+    if (s->stopped)
+        return;
+    s->stopped = true;
+    for (size_t i = 0; i < s->batch_n; i++)
+        server_reply(s, &s->batch[i].to, LOCKD__STATUS__ST_UNAVAILABLE, NULL, "Shutting down", 0);
+    server_batch_reset(s);
+}
+
+void rp_server_close(rp_server *s)
+{
+    rp_server_stop(s);
+    server_flush(&s->flush);
+    uv_prepare_stop(&s->flush);
+    uv_close((uv_handle_t *)&s->flush, NULL);
+    uv_timer_stop(&s->timeouts);
+    uv_close((uv_handle_t *)&s->timeouts, NULL);
+    /* This closes our inherited copy of the listening fd; the master keeps
+     * its own, so a restarted raftproc listens on the same socket. */
+    uv_close((uv_handle_t *)&s->listener, NULL);
+    for (uint32_t i = 0; i < SERVER_MAX_CONNS; i++)
+        if (s->conns[i] != NULL)
+            conn_close(s->conns[i]);
+}
+
+void rp_server_stats(const rp_server *s, struct rp_server_stats *out) { *out = s->stats; }

@@ -1,0 +1,44 @@
+/* raftproc/server.h: raftproc's side of the worker connections. Accepts the
+ * workers on the Unix socket the master bound, reads Request frames, gathers
+ * every command that arrived in one loop turn into one Raft entry (group
+ * commit), and answers each request when its entry is applied, or with a
+ * timeout after --api-timeout. */
+#ifndef LOCKD_RAFTPROC_SERVER_H
+#define LOCKD_RAFTPROC_SERVER_H
+
+#include <uv.h>
+
+#include "common/config.h"
+#include "proto/lockd.pb-c.h"
+#include "raftproc/consensus.h"
+#include "shm/table.h"
+
+typedef struct rp_server rp_server;
+
+/* Starts accepting on listen_fd (owned by the master: not closed here).
+ * Errors: -LOCKD_EIO, -LOCKD_ENOMEM. */
+int rp_server_start(uv_loop_t *loop, const struct lockd_config *cfg, int listen_fd, consensus *c,
+                    rp_server **out);
+
+/* Stops reading new requests and answers queued ones with ST_UNAVAILABLE;
+ * in-flight proposals are still answered when they complete. */
+void rp_server_stop(rp_server *s);
+
+/* Closes every handle; the loop must run once more to finish. */
+void rp_server_close(rp_server *s);
+
+/* Queues a command raftproc itself issues (OP_EXPIRE of a lease whose
+ * revision is `revision`) into this turn's entry; nobody is answered.
+ * Errors: -LOCKD_EINVAL (stopped, bad name), -LOCKD_ENOMEM. */
+int rp_server_submit(rp_server *s, Lockd__Op op, const char *name, size_t len, uint64_t revision);
+
+/* Counters for /metrics and the benchmark notes. */
+struct rp_server_stats {
+    uint64_t entries;        /* Raft entries proposed */
+    uint64_t commands;       /* commands in them */
+    uint64_t timeouts;       /* requests answered 504 */
+    unsigned max_batch;      /* largest entry, in commands */
+};
+void rp_server_stats(const rp_server *s, struct rp_server_stats *out);
+
+#endif

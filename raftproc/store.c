@@ -1,0 +1,237 @@
+/* raftproc/store.c: LMDB persistence of the applied lock state (see store.h
+ * for the durability choice). Owns the MDB_env and the one open write
+ * transaction; opened in the Raft process itself, never across fork(). */
+#include "raftproc/store.h"
+
+#include <errno.h>
+#include <lmdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/errors.h"
+#include "common/log.h"
+
+#define STORE_VALUE_VERSION 1
+static const char META_KEY[] = "meta";
+
+struct store {
+    MDB_env *env;
+    MDB_dbi locks; /* name -> encoded value */
+    MDB_dbi meta;  /* "meta" -> applied_index, next_token */
+    MDB_txn *txn;  /* the open write transaction, or NULL */
+    char path[256];
+};
+
+static void put_u64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint64_t get_u64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = v << 8 | p[i];
+    return v;
+}
+
+/* Value layout (little endian): version u8, token, acquired_at_ms,
+ * renewed_at_ms, ttl_ms, revision (u64 each), owner_len u8, owner bytes. */
+size_t store_encode_value(const shm_lock *rec, uint8_t *dst)
+{
+    dst[0] = STORE_VALUE_VERSION;
+    put_u64(dst + 1, rec->token);
+    put_u64(dst + 9, rec->acquired_at_ms);
+    put_u64(dst + 17, rec->renewed_at_ms);
+    put_u64(dst + 25, rec->ttl_ms);
+    put_u64(dst + 33, rec->revision);
+    dst[41] = rec->owner_len;
+    memcpy(dst + 42, rec->owner, rec->owner_len);
+    return 42 + (size_t)rec->owner_len;
+}
+
+int store_decode_value(const uint8_t *src, size_t len, shm_lock *rec)
+{
+    if (len < 42 || src[0] != STORE_VALUE_VERSION)
+        return -LOCKD_ECORRUPT;
+    size_t owner_len = src[41];
+    if (owner_len > LOCKD_OWNER_MAX || len != 42 + owner_len)
+        return -LOCKD_ECORRUPT;
+    rec->token = get_u64(src + 1);
+    rec->acquired_at_ms = get_u64(src + 9);
+    rec->renewed_at_ms = get_u64(src + 17);
+    rec->ttl_ms = get_u64(src + 25);
+    rec->revision = get_u64(src + 33);
+    rec->owner_len = (uint8_t)owner_len;
+    memcpy(rec->owner, src + 42, owner_len);
+    rec->owner[owner_len] = '\0';
+    return 0;
+}
+
+static int store_fail(const char *what, int rc)
+{
+    log_error("lmdb %s failed: %s", what, mdb_strerror(rc));
+    return -LOCKD_EIO;
+}
+
+int store_open(const char *path, uint32_t max_locks, store **out)
+{
+    store *s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return -LOCKD_ENOMEM;
+    snprintf(s->path, sizeof(s->path), "%s", path);
+    int rc = mdb_env_create(&s->env);
+    if (rc != 0) {
+        free(s);
+        return store_fail("env_create", rc);
+    }
+    /* Room for every lock at its largest (name + value + B-tree overhead),
+     * never less than 64 MiB. The file is sparse: size follows use. */
+    size_t map = (size_t)max_locks * (LOCKD_NAME_MAX + STORE_VALUE_MAX + 96);
+    if (map < ((size_t)64 << 20))
+        map = (size_t)64 << 20;
+    mdb_env_set_mapsize(s->env, map);
+    mdb_env_set_maxdbs(s->env, 4);
+    rc = mdb_env_open(s->env, path, MDB_NOSUBDIR | MDB_NOSYNC | MDB_NOTLS, 0600);
+    if (rc != 0)
+        goto fail_env;
+    MDB_txn *txn;
+    rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+    if (rc != 0)
+        goto fail_env;
+    if ((rc = mdb_dbi_open(txn, "locks", MDB_CREATE, &s->locks)) != 0 ||
+        (rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &s->meta)) != 0) {
+        mdb_txn_abort(txn);
+        goto fail_env;
+    }
+    if ((rc = mdb_txn_commit(txn)) != 0)
+        goto fail_env;
+    *out = s;
+    return 0;
+fail_env:
+    log_error("lmdb open %s failed: %s", path, mdb_strerror(rc));
+    mdb_env_close(s->env);
+    free(s);
+    return -LOCKD_EIO;
+}
+
+void store_close(store *s)
+{
+    if (s == NULL)
+        return;
+    if (s->txn != NULL)
+        mdb_txn_abort(s->txn);
+    mdb_env_sync(s->env, 1);
+    mdb_env_close(s->env);
+    free(s);
+}
+
+int store_load(store *s, struct store_meta *meta, int (*fn)(const shm_lock *rec, void *arg), void *arg)
+{
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+    if (rc != 0)
+        return store_fail("txn_begin(read)", rc);
+    int ret = 0;
+    MDB_val k = {sizeof(META_KEY) - 1, (void *)META_KEY}, v;
+    memset(meta, 0, sizeof(*meta));
+    rc = mdb_get(txn, s->meta, &k, &v);
+    if (rc == 0 && v.mv_size == 16) {
+        meta->applied_index = get_u64(v.mv_data);
+        meta->next_token = get_u64((const uint8_t *)v.mv_data + 8);
+    } else if (rc != MDB_NOTFOUND) {
+        ret = rc == 0 ? -LOCKD_ECORRUPT : store_fail("get(meta)", rc);
+        goto out;
+    }
+    if ((rc = mdb_cursor_open(txn, s->locks, &cur)) != 0) {
+        ret = store_fail("cursor_open", rc);
+        goto out;
+    }
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        shm_lock rec;
+        if (k.mv_size == 0 || k.mv_size > LOCKD_NAME_MAX || store_decode_value(v.mv_data, v.mv_size, &rec) != 0) {
+            log_error("lmdb %s: undecodable lock record (key %zu bytes)", s->path, k.mv_size);
+            ret = -LOCKD_ECORRUPT;
+            break;
+        }
+        memcpy(rec.name, k.mv_data, k.mv_size);
+        rec.name[k.mv_size] = '\0';
+        rec.name_len = (uint8_t)k.mv_size;
+        if ((ret = fn(&rec, arg)) != 0)
+            break;
+    }
+    if (ret == 0 && rc != MDB_NOTFOUND)
+        ret = store_fail("cursor_get", rc);
+    mdb_cursor_close(cur);
+out:
+    mdb_txn_abort(txn);
+    return ret;
+}
+
+int store_begin(store *s)
+{
+    if (s->txn != NULL)
+        return 0;
+    int rc = mdb_txn_begin(s->env, NULL, 0, &s->txn);
+    if (rc != 0) {
+        s->txn = NULL;
+        return store_fail("txn_begin", rc);
+    }
+    return 0;
+}
+
+int store_put(store *s, const shm_lock *rec)
+{
+    uint8_t buf[STORE_VALUE_MAX];
+    MDB_val k = {rec->name_len, (void *)rec->name};
+    MDB_val v = {store_encode_value(rec, buf), buf};
+    int rc = mdb_put(s->txn, s->locks, &k, &v, 0);
+    return rc == 0 ? 0 : store_fail("put", rc);
+}
+
+int store_del(store *s, const char *name, size_t len)
+{
+    MDB_val k = {len, (void *)name};
+    int rc = mdb_del(s->txn, s->locks, &k, NULL);
+    if (rc == MDB_NOTFOUND)
+        return -LOCKD_ENOENT;
+    return rc == 0 ? 0 : store_fail("del", rc);
+}
+
+int store_clear(store *s)
+{
+    int rc = mdb_drop(s->txn, s->locks, 0);
+    return rc == 0 ? 0 : store_fail("drop", rc);
+}
+
+int store_commit(store *s, const struct store_meta *meta)
+{
+    uint8_t buf[16];
+    put_u64(buf, meta->applied_index);
+    put_u64(buf + 8, meta->next_token);
+    MDB_val k = {sizeof(META_KEY) - 1, (void *)META_KEY}, v = {sizeof(buf), buf};
+    int rc = mdb_put(s->txn, s->meta, &k, &v, 0);
+    if (rc != 0) {
+        store_abort(s);
+        return store_fail("put(meta)", rc);
+    }
+    rc = mdb_txn_commit(s->txn);
+    s->txn = NULL;
+    return rc == 0 ? 0 : store_fail("txn_commit", rc);
+}
+
+void store_abort(store *s)
+{
+    if (s->txn != NULL)
+        mdb_txn_abort(s->txn);
+    s->txn = NULL;
+}
+
+int store_sync(store *s)
+{
+    int rc = mdb_env_sync(s->env, 1);
+    return rc == 0 ? 0 : store_fail("env_sync", rc);
+}
