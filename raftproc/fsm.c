@@ -230,6 +230,28 @@ static int fsm_read(fsm *f, const Lockd__Command *c, struct fsm_result *res)
     return 0;
 }
 
+/* Entry payload: a 4-byte little-endian length, the packed LogEntry, then
+ * zeros up to a multiple of 8 bytes: libraft 0.15 lays entries out in 8-byte
+ * units and only asserts it in debug builds; an unpadded entry corrupts the
+ * segment file on disk (found by the restart tests). */
+#define FSM_ENTRY_HEADER 4
+
+size_t fsm_entry_size(const Lockd__LogEntry *e)
+{
+    return (lockd__log_entry__get_packed_size(e) + FSM_ENTRY_HEADER + 7) & ~(size_t)7;
+}
+
+void fsm_entry_encode(const Lockd__LogEntry *e, void *buf, size_t len)
+{
+    uint8_t *p = buf;
+    size_t n = lockd__log_entry__pack(e, p + FSM_ENTRY_HEADER);
+    p[0] = (uint8_t)n;
+    p[1] = (uint8_t)(n >> 8);
+    p[2] = (uint8_t)(n >> 16);
+    p[3] = (uint8_t)(n >> 24);
+    memset(p + FSM_ENTRY_HEADER + n, 0, len - FSM_ENTRY_HEADER - n);
+}
+
 int fsm_apply(fsm *f, uint64_t index, const void *buf, size_t len, const struct fsm_result **results,
               size_t *n)
 {
@@ -237,7 +259,13 @@ int fsm_apply(fsm *f, uint64_t index, const void *buf, size_t len, const struct 
     *n = 0;
     if (index <= f->applied_index)
         return 0; /* replay of an entry the store already holds */
-    Lockd__LogEntry *e = lockd__log_entry__unpack(NULL, len, buf);
+    Lockd__LogEntry *e = NULL;
+    if (len >= FSM_ENTRY_HEADER) {
+        const uint8_t *p = buf;
+        size_t plen = (size_t)p[0] | (size_t)p[1] << 8 | (size_t)p[2] << 16 | (size_t)p[3] << 24;
+        if (plen <= len - FSM_ENTRY_HEADER)
+            e = lockd__log_entry__unpack(NULL, plen, p + FSM_ENTRY_HEADER);
+    }
     if (e == NULL || e->n_commands > FSM_MAX_COMMANDS) {
         log_error("raft entry %llu (%zu bytes) does not decode; applied as a no-op", (unsigned long long)index, len);
         if (e != NULL)

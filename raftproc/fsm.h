@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "proto/lockd.pb-c.h"
 #include "raftproc/store.h"
 #include "shm/table.h"
 
@@ -42,6 +43,11 @@ int fsm_load(fsm *f);
 
 uint64_t fsm_applied_index(const fsm *f);
 uint64_t fsm_next_token(const fsm *f);
+
+/* The Raft entry payload of a LogEntry: fsm_entry_size bytes (a multiple of
+ * 8), written by fsm_entry_encode into buf[0..len). */
+size_t fsm_entry_size(const Lockd__LogEntry *e);
+void fsm_entry_encode(const Lockd__LogEntry *e, void *buf, size_t len);
 
 /* Applies the entry payload buf[0..len) at Raft index `index`. On return
  * *results points at *n results (one per command, in order; owned by the FSM,

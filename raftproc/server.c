@@ -304,13 +304,13 @@ static void server_propose(rp_server *s, size_t from, size_t to, uint64_t now_wa
     e.time_ms = now_wall;
     e.n_commands = n;
     e.commands = ptrs;
-    size_t len = lockd__log_entry__get_packed_size(&e);
+    size_t len = fsm_entry_size(&e);
     void *buf = consensus_alloc(len);
     if (buf == NULL) {
         server_fail_batch(s, from, to, LOCKD__STATUS__ST_UNAVAILABLE, "Out of memory");
         goto out;
     }
-    lockd__log_entry__pack(&e, buf);
+    fsm_entry_encode(&e, buf, len);
     f->server = s;
     f->n = n;
     f->deadline_ms = clock_monotonic_ms() + s->cfg->api_timeout_ms;
