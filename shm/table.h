@@ -94,11 +94,16 @@ void shm_table_status(const shm_table *t, shm_node_status *out);
 
 /* Inserts or replaces the record for rec->name. The strings are copied.
  * Errors: -LOCKD_EFULL (a new name and count == capacity; nothing changed),
- * -LOCKD_EINVAL (empty/oversize name or owner). */
+ * -LOCKD_EINVAL (empty/oversize name or owner, ttl_ms > UINT32_MAX, or a
+ * timestamp/revision above 2^48-1: they are stored in 48 bits). */
 int shm_table_put(shm_table *t, const shm_lock *rec);
 
 /* Removes name; -LOCKD_ENOENT if absent. */
 int shm_table_remove(shm_table *t, const char *name, size_t len);
+
+/* The writer's lookup: as shm_table_lookup, but answers in every state
+ * (raftproc applies the log while readers still see LOADING). */
+int shm_table_get(const shm_table *t, const char *name, size_t len, shm_lock *out);
 
 /* Empties the table and sets state LOADING (readers answer 503 until
  * shm_table_set_state(t, SHM_STATE_READY)). */
