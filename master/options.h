@@ -7,8 +7,8 @@
 #include <stdio.h>
 
 #include "common/config.h"
+#include "common/version.h"
 
-#define LOCKD_VERSION "0.1.0"
 
 enum options_result { OPTIONS_RUN = 0, OPTIONS_EXIT_OK = 1, OPTIONS_ERROR = 2 };
 
