@@ -104,7 +104,7 @@ static int resolve_ipv4(const char *host, char *out, size_t cap)
 static int cluster_address(const char *raw, size_t len, char *buf, size_t cap, char *err, size_t err_cap,
                            const char *id)
 {
-    int n = json_decode_string(raw, len, buf, cap);
+    int n = json_decode_string(raw, len, buf, cap - 1);
     if (n <= 0) {
         snprintf(err, err_cap, "cluster file: node %s: address must be a non-empty string of at most %zu bytes", id,
                  cap - 1);

@@ -12,6 +12,7 @@
 #include "common/log.h"
 #include "common/names.h"
 #include "proto/lockd.pb-c.h"
+#include "raftproc/waitq.h"
 
 #define FSM_MAX_COMMANDS 65536
 
@@ -20,6 +21,7 @@ struct fsm {
     store *st;
     uint64_t applied_index;
     uint64_t next_token;
+    waitq *wq;         /* FIFO queues of waiting acquires (replicated state) */
     fsm_change_cb change_cb;
     void *change_arg;
     struct fsm_result *results;
@@ -34,6 +36,10 @@ int fsm_create(shm_table *table, store *st, fsm **out)
     f->table = table;
     f->st = st;
     f->next_token = 1;
+    if (waitq_create(&f->wq) != 0) {
+        free(f);
+        return -LOCKD_ENOMEM;
+    }
     *out = f;
     return 0;
 }
@@ -43,6 +49,7 @@ void fsm_destroy(fsm *f)
     if (f == NULL)
         return;
     free(f->results);
+    waitq_destroy(f->wq);
     free(f);
 }
 
@@ -54,6 +61,13 @@ void fsm_set_change_cb(fsm *f, fsm_change_cb cb, void *arg)
 
 uint64_t fsm_applied_index(const fsm *f) { return f->applied_index; }
 uint64_t fsm_next_token(const fsm *f) { return f->next_token; }
+size_t fsm_waiters(const fsm *f) { return waitq_total(f->wq); }
+
+static int fsm_load_waiter(const char *name, size_t len, const struct waiter *w, void *arg)
+{
+    fsm *f = arg;
+    return waitq_push(f->wq, name, len, w);
+}
 
 static int fsm_load_one(const shm_lock *rec, void *arg)
 {
@@ -69,12 +83,15 @@ static int fsm_load_one(const shm_lock *rec, void *arg)
 int fsm_load(fsm *f)
 {
     shm_table_clear(f->table);
+    waitq_clear(f->wq);
     f->applied_index = 0;
     f->next_token = 1;
     if (f->st == NULL)
         return 0;
     struct store_meta meta;
     int rc = store_load(f->st, &meta, fsm_load_one, f);
+    if (rc == 0)
+        rc = store_load_waiters(f->st, fsm_load_waiter, f);
     if (rc != 0)
         return rc;
     f->applied_index = meta.applied_index;
@@ -120,16 +137,28 @@ static bool fsm_command_valid(const Lockd__Command *c)
     return c->ttl_ms <= UINT32_MAX;
 }
 
-static int fsm_acquire(fsm *f, uint64_t index, uint64_t time_ms, const Lockd__Command *c, struct fsm_result *res)
+static int fsm_acquire(fsm *f, uint64_t index, uint64_t time_ms, const Lockd__Command *c, size_t pos,
+                       struct fsm_result *res)
 {
     size_t nlen = strlen(c->name), olen = strlen(c->owner);
     shm_lock *cur = &res->lock;
-    int rc = shm_table_lookup(f->table, c->name, nlen, cur);
+    int rc = shm_table_get(f->table, c->name, nlen, cur);
     if (rc == 0) {
         bool same_owner = olen > 0 && cur->owner_len == olen && memcmp(cur->owner, c->owner, olen) == 0;
         if (!same_owner) {
             res->status = LOCKD__STATUS__ST_CONFLICT;
             res->has_lock = true;
+            if (c->wait) {
+                /* Join the lock's FIFO queue; a release hands it over. */
+                struct waiter w = {.id = index << 20 | pos, .ttl_ms = c->ttl_ms, .owner_len = (uint8_t)olen};
+                memcpy(w.owner, c->owner, olen + 1);
+                if (waitq_push(f->wq, c->name, nlen, &w) != 0)
+                    return -LOCKD_ENOMEM;
+                if (f->st != NULL && (rc = store_put_waiter(f->st, c->name, nlen, &w)) != 0)
+                    return rc;
+                res->status = LOCKD__STATUS__ST_QUEUED;
+                res->waiter_id = w.id;
+            }
             return 0;
         }
         /* Renewal by the holder: same token, fresh lease. */
@@ -167,7 +196,10 @@ static int fsm_acquire(fsm *f, uint64_t index, uint64_t time_ms, const Lockd__Co
     return 0;
 }
 
-static int fsm_remove(fsm *f, const char *name, size_t nlen, struct fsm_result *res)
+/* Releases name; if acquires are queued on it, the first one gets the lock
+ * in the same step, so nobody else can slip in between. */
+static int fsm_remove(fsm *f, uint64_t index, uint64_t time_ms, const char *name, size_t nlen,
+                      struct fsm_result *res)
 {
     int rc = shm_table_remove(f->table, name, nlen);
     if (rc != 0) {
@@ -177,15 +209,64 @@ static int fsm_remove(fsm *f, const char *name, size_t nlen, struct fsm_result *
     if (f->st != NULL && (rc = store_del(f->st, name, nlen)) != 0 && rc != -LOCKD_ENOENT)
         return rc;
     res->status = LOCKD__STATUS__ST_OK;
-    fsm_notify(f, name, nlen, NULL);
+    struct waiter w;
+    if (waitq_pop(f->wq, name, nlen, &w) != 0) {
+        fsm_notify(f, name, nlen, NULL);
+        return 0;
+    }
+    if (f->st != NULL && (rc = store_del_waiter(f->st, name, nlen, w.id)) != 0)
+        return rc;
+    shm_lock *g = &res->grant;
+    memset(g, 0, sizeof(*g));
+    memcpy(g->name, name, nlen);
+    g->name_len = (uint8_t)nlen;
+    memcpy(g->owner, w.owner, (size_t)w.owner_len + 1);
+    g->owner_len = w.owner_len;
+    g->token = f->next_token++;
+    g->acquired_at_ms = time_ms;
+    g->renewed_at_ms = time_ms;
+    g->ttl_ms = w.ttl_ms;
+    g->revision = index;
+    if ((rc = shm_table_put(f->table, g)) != 0) /* a slot was just freed */
+        return rc;
+    if (f->st != NULL && (rc = store_put(f->st, g)) != 0)
+        return rc;
+    res->granted = true;
+    res->waiter_id = w.id;
+    fsm_notify(f, name, nlen, g);
     return 0;
 }
 
-static int fsm_release(fsm *f, const Lockd__Command *c, struct fsm_result *res)
+static int fsm_cancel(fsm *f, const Lockd__Command *c, struct fsm_result *res)
+{
+    size_t nlen = strlen(c->name);
+    res->has_lock = shm_table_get(f->table, c->name, nlen, &res->lock) == 0;
+    if (waitq_remove(f->wq, c->name, nlen, c->waiter) != 0) {
+        res->status = LOCKD__STATUS__ST_NOT_FOUND; /* served or gone already */
+        return 0;
+    }
+    res->status = LOCKD__STATUS__ST_OK;
+    res->waiter_id = c->waiter;
+    if (f->st != NULL) {
+        int rc = store_del_waiter(f->st, c->name, nlen, c->waiter);
+        if (rc != 0 && rc != -LOCKD_ENOENT)
+            return rc;
+    }
+    return 0;
+}
+
+static int fsm_reset_waiters(fsm *f, struct fsm_result *res)
+{
+    waitq_clear(f->wq);
+    res->status = LOCKD__STATUS__ST_OK;
+    return f->st != NULL ? store_clear_waiters(f->st) : 0;
+}
+
+static int fsm_release(fsm *f, uint64_t index, uint64_t time_ms, const Lockd__Command *c, struct fsm_result *res)
 {
     size_t nlen = strlen(c->name), olen = strlen(c->owner);
     shm_lock *cur = &res->lock;
-    if (shm_table_lookup(f->table, c->name, nlen, cur) != 0) {
+    if (shm_table_get(f->table, c->name, nlen, cur) != 0) {
         res->status = LOCKD__STATUS__ST_NOT_FOUND;
         return 0;
     }
@@ -204,24 +285,24 @@ static int fsm_release(fsm *f, const Lockd__Command *c, struct fsm_result *res)
             return 0;
         }
     }
-    return fsm_remove(f, c->name, nlen, res);
+    return fsm_remove(f, index, time_ms, c->name, nlen, res);
 }
 
-static int fsm_expire(fsm *f, const Lockd__Command *c, struct fsm_result *res)
+static int fsm_expire(fsm *f, uint64_t index, uint64_t time_ms, const Lockd__Command *c, struct fsm_result *res)
 {
     size_t nlen = strlen(c->name);
     shm_lock *cur = &res->lock;
     /* Only the lease the leader timed: a renewal after it changed revision. */
-    if (shm_table_lookup(f->table, c->name, nlen, cur) != 0 || cur->revision != c->revision || cur->ttl_ms == 0) {
+    if (shm_table_get(f->table, c->name, nlen, cur) != 0 || cur->revision != c->revision || cur->ttl_ms == 0) {
         res->status = LOCKD__STATUS__ST_NOT_FOUND;
         return 0;
     }
-    return fsm_remove(f, c->name, nlen, res);
+    return fsm_remove(f, index, time_ms, c->name, nlen, res);
 }
 
 static int fsm_read(fsm *f, const Lockd__Command *c, struct fsm_result *res)
 {
-    if (shm_table_lookup(f->table, c->name, strlen(c->name), &res->lock) != 0) {
+    if (shm_table_get(f->table, c->name, strlen(c->name), &res->lock) != 0) {
         res->status = LOCKD__STATUS__ST_NOT_FOUND;
         return 0;
     }
@@ -286,19 +367,29 @@ int fsm_apply(fsm *f, uint64_t index, const void *buf, size_t len, const struct 
         struct fsm_result *res = &f->results[i];
         res->has_lock = false;
         res->error = NULL;
+        res->granted = false;
+        res->waiter_id = 0;
+        if (c->op == LOCKD__OP__OP_RESET_WAITERS) {
+            if ((rc = fsm_reset_waiters(f, res)) != 0)
+                goto out;
+            continue;
+        }
         if (!fsm_command_valid(c)) {
             res->status = LOCKD__STATUS__ST_BAD_REQUEST;
             continue;
         }
         switch (c->op) {
         case LOCKD__OP__OP_ACQUIRE:
-            rc = fsm_acquire(f, index, e->time_ms, c, res);
+            rc = fsm_acquire(f, index, e->time_ms, c, i, res);
             break;
         case LOCKD__OP__OP_RELEASE:
-            rc = fsm_release(f, c, res);
+            rc = fsm_release(f, index, e->time_ms, c, res);
             break;
         case LOCKD__OP__OP_EXPIRE:
-            rc = fsm_expire(f, c, res);
+            rc = fsm_expire(f, index, e->time_ms, c, res);
+            break;
+        case LOCKD__OP__OP_CANCEL:
+            rc = fsm_cancel(f, c, res);
             break;
         case LOCKD__OP__OP_READ:
             rc = fsm_read(f, c, res);
@@ -327,7 +418,31 @@ struct fsm_snap_ctx {
     Lockd__Lock *locks;
     Lockd__Lock **ptrs;
     size_t n, cap;
+    Lockd__Waiter *waiters;
+    Lockd__Waiter **wptrs;
+    size_t wn, wcap;
 };
+
+static int fsm_snap_waiter(const char *name, size_t len, const struct waiter *w, void *arg)
+{
+    struct fsm_snap_ctx *ctx = arg;
+    if (ctx->wn == ctx->wcap)
+        return -LOCKD_EFULL;
+    Lockd__Waiter *pw = &ctx->waiters[ctx->wn];
+    lockd__waiter__init(pw);
+    char *s = malloc(len + w->owner_len + 2u);
+    if (s == NULL)
+        return -LOCKD_ENOMEM;
+    memcpy(s, name, len);
+    s[len] = '\0';
+    memcpy(s + len + 1, w->owner, w->owner_len + 1u);
+    pw->name = s;
+    pw->owner = s + len + 1;
+    pw->id = w->id;
+    pw->ttl_ms = w->ttl_ms;
+    ctx->wptrs[ctx->wn++] = pw;
+    return 0;
+}
 
 static int fsm_snap_one(const shm_lock *rec, void *arg)
 {
@@ -359,16 +474,22 @@ int fsm_snapshot(fsm *f, void **buf, size_t *len)
     ctx.cap = shm_table_count(f->table);
     ctx.locks = calloc(ctx.cap ? ctx.cap : 1, sizeof(*ctx.locks));
     ctx.ptrs = calloc(ctx.cap ? ctx.cap : 1, sizeof(*ctx.ptrs));
+    ctx.wcap = waitq_total(f->wq);
+    ctx.waiters = calloc(ctx.wcap ? ctx.wcap : 1, sizeof(*ctx.waiters));
+    ctx.wptrs = calloc(ctx.wcap ? ctx.wcap : 1, sizeof(*ctx.wptrs));
     int rc = -LOCKD_ENOMEM;
-    if (ctx.locks == NULL || ctx.ptrs == NULL)
+    if (ctx.locks == NULL || ctx.ptrs == NULL || ctx.waiters == NULL || ctx.wptrs == NULL)
         goto out;
-    if ((rc = shm_table_foreach(f->table, fsm_snap_one, &ctx)) != 0)
+    if ((rc = shm_table_foreach(f->table, fsm_snap_one, &ctx)) != 0 ||
+        (rc = waitq_foreach(f->wq, fsm_snap_waiter, &ctx)) != 0)
         goto out;
     Lockd__Snapshot snap = LOCKD__SNAPSHOT__INIT;
     snap.applied_index = f->applied_index;
     snap.next_token = f->next_token;
     snap.n_locks = ctx.n;
     snap.locks = ctx.ptrs;
+    snap.n_waiters = ctx.wn;
+    snap.waiters = ctx.wptrs;
     size_t n = lockd__snapshot__get_packed_size(&snap);
     void *out = raft_malloc(n ? n : 1);
     rc = -LOCKD_ENOMEM;
@@ -381,8 +502,12 @@ int fsm_snapshot(fsm *f, void **buf, size_t *len)
 out:
     for (size_t i = 0; i < ctx.n; i++)
         free(ctx.locks[i].name);
+    for (size_t i = 0; i < ctx.wn; i++)
+        free(ctx.waiters[i].name);
     free(ctx.locks);
     free(ctx.ptrs);
+    free(ctx.waiters);
+    free(ctx.wptrs);
     return rc;
 }
 
@@ -425,6 +550,21 @@ int fsm_restore(fsm *f, const void *buf, size_t len, bool at_start)
         if (f->st != NULL && (rc = store_put(f->st, &rec)) != 0)
             goto out;
         fsm_notify(f, rec.name, rec.name_len, &rec);
+    }
+    waitq_clear(f->wq);
+    for (size_t i = 0; i < snap->n_waiters; i++) {
+        const Lockd__Waiter *pw = snap->waiters[i];
+        size_t nlen = strlen(pw->name), olen = strlen(pw->owner);
+        if (nlen == 0 || nlen > LOCKD_NAME_MAX || olen > LOCKD_OWNER_MAX) {
+            rc = -LOCKD_ECORRUPT;
+            goto out;
+        }
+        struct waiter w = {.id = pw->id, .ttl_ms = pw->ttl_ms, .owner_len = (uint8_t)olen};
+        memcpy(w.owner, pw->owner, olen + 1);
+        if ((rc = waitq_push(f->wq, pw->name, nlen, &w)) != 0)
+            goto out;
+        if (f->st != NULL && (rc = store_put_waiter(f->st, pw->name, nlen, &w)) != 0)
+            goto out;
     }
     f->applied_index = snap->applied_index;
     f->next_token = snap->next_token;

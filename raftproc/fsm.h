@@ -24,6 +24,9 @@ struct fsm_result {
                           the holder on a conflict */
     shm_lock lock;
     const char *error; /* static detail for a conflict ("Token mismatch") or NULL */
+    uint64_t waiter_id;/* ST_QUEUED: the new waiter's id; granted: the waiter served */
+    bool granted;      /* a release/expire handed the lock to the first waiter */
+    shm_lock grant;    /* granted: the waiter's new lock */
 };
 
 /* Observer of state changes, called during apply (after the table changed):
@@ -43,6 +46,7 @@ int fsm_load(fsm *f);
 
 uint64_t fsm_applied_index(const fsm *f);
 uint64_t fsm_next_token(const fsm *f);
+size_t fsm_waiters(const fsm *f);
 
 /* The Raft entry payload of a LogEntry: fsm_entry_size bytes (a multiple of
  * 8), written by fsm_entry_encode into buf[0..len). */

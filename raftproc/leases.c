@@ -89,7 +89,7 @@ static void heap_down(struct lease_timer *h, size_t n, size_t i)
 static int timer_current(const leases *l, const struct lease_timer *t)
 {
     shm_lock rec;
-    return shm_table_lookup(l->table, t->name, t->len, &rec) == 0 && rec.revision == t->revision &&
+    return shm_table_get(l->table, t->name, t->len, &rec) == 0 && rec.revision == t->revision &&
            rec.ttl_ms > 0;
 }
 

@@ -108,9 +108,15 @@ static void raftproc_on_role(void *arg, enum consensus_role role, bool ready)
          * one: every lease gets its full TTL again (never early). */
         if (leases_rebuild(rp->leases, clock_monotonic_ms()) != 0)
             log_error("out of memory rebuilding lease timers");
-        log_info("leading: timing %zu leases", leases_pending(rp->leases));
+        /* Queued acquires belong to clients of an earlier leader (or of this
+         * process before a restart): they were answered 503; drop them. */
+        if (fsm_waiters(rp->f) > 0)
+            rp_server_reset_waiters(rp->server);
+        log_info("leading: timing %zu leases, dropping %zu inherited waiters", leases_pending(rp->leases),
+                 fsm_waiters(rp->f));
     } else {
         leases_clear(rp->leases);
+        rp_server_leadership_lost(rp->server);
     }
     raftproc_arm_leases(rp);
 }

@@ -40,7 +40,21 @@ struct conn {
 struct reply_to {
     uint32_t slot, gen;
     uint64_t req_id;
+    uint64_t wait_ms; /* acquire with wait: how long it may stay queued */
     bool answered;
+};
+
+/* An acquire queued in the FSM on behalf of a worker's request (leader
+ * only). Answered when a release hands it the lock (200), or when its
+ * CANCEL applies after its wait ran out or its client left (409). */
+struct waiting {
+    uint64_t waiter_id;  /* 0: a tombstone: the client left before it queued */
+    struct reply_to to;
+    uint64_t deadline_ms;
+    bool cancel_sent;
+    bool abandoned;      /* its client left: a grant goes straight back */
+    uint8_t name_len;
+    char name[LOCKD_NAME_MAX + 1];
 };
 
 #define REPLY_NONE UINT32_MAX /* reply_to.slot of a command raftproc made itself */
@@ -49,8 +63,11 @@ struct reply_to {
 struct batch_item {
     Lockd__Request *req;            /* a worker's request (owns its strings), or NULL */
     Lockd__Op op;                   /* internal command (req == NULL) */
-    uint64_t revision;
+    uint64_t revision;              /* EXPIRE */
+    uint64_t waiter;                /* CANCEL */
+    uint64_t token;                 /* RELEASE */
     char name[LOCKD_NAME_MAX + 1];
+    char owner[LOCKD_OWNER_MAX + 1];
     struct reply_to to;
 };
 
@@ -60,6 +77,7 @@ struct inflight {
     uint64_t deadline_ms;
     struct inflight *prev, *next; /* FIFO by deadline */
     size_t n;
+    Lockd__Op *ops;       /* points after to[] */
     struct reply_to to[];
 };
 
@@ -80,6 +98,8 @@ struct rp_server {
     size_t batch_n, batch_cap;
 
     struct inflight *head, *tail;
+    struct waiting *waiting; /* unordered; linear scans (waiters are few) */
+    size_t n_waiting, cap_waiting;
     struct rp_server_stats stats;
 };
 
@@ -221,13 +241,116 @@ static void inflight_unlink(rp_server *s, struct inflight *f)
         s->tail = f->prev;
 }
 
+static struct waiting *waiting_find(rp_server *s, uint64_t waiter_id)
+{
+    for (size_t i = 0; i < s->n_waiting; i++)
+        if (s->waiting[i].waiter_id == waiter_id)
+            return &s->waiting[i];
+    return NULL;
+}
+
+static void waiting_drop(rp_server *s, struct waiting *w)
+{
+    *w = s->waiting[--s->n_waiting];
+}
+
+static struct waiting *waiting_add(rp_server *s)
+{
+    if (s->n_waiting == s->cap_waiting) {
+        size_t cap = s->cap_waiting ? s->cap_waiting * 2 : 64;
+        struct waiting *w = realloc(s->waiting, cap * sizeof(*w));
+        if (w == NULL)
+            return NULL;
+        s->waiting = w;
+        s->cap_waiting = cap;
+    }
+    struct waiting *w = &s->waiting[s->n_waiting++];
+    memset(w, 0, sizeof(*w));
+    return w;
+}
+
+static int server_submit_internal(rp_server *s, Lockd__Op op, const char *name, size_t len, const char *owner,
+                                  size_t olen, uint64_t token, uint64_t revision, uint64_t waiter);
+
+static void server_abandon(rp_server *s, struct conn *cn, uint64_t req_id);
+
+static void waiting_cancel(rp_server *s, struct waiting *w)
+{
+    if (w->cancel_sent)
+        return;
+    if (server_submit_internal(s, LOCKD__OP__OP_CANCEL, w->name, w->name_len, "", 0, 0, 0, w->waiter_id) == 0)
+        w->cancel_sent = true;
+}
+
+/* One command's result: answer its caller, and serve the waiters it moved. */
+static void server_result(rp_server *s, struct reply_to *to, const struct fsm_result *r, Lockd__Op op)
+{
+    if (r->status == LOCKD__STATUS__ST_QUEUED) {
+        struct waiting *w = NULL;
+        /* Did the client leave while this was on its way (a tombstone)? */
+        for (size_t i = 0; i < s->n_waiting; i++)
+            if (s->waiting[i].waiter_id == 0 && s->waiting[i].to.slot == to->slot &&
+                s->waiting[i].to.gen == to->gen && s->waiting[i].to.req_id == to->req_id)
+                w = &s->waiting[i];
+        if (w == NULL)
+            w = waiting_add(s);
+        if (w == NULL) {
+            server_reply(s, to, LOCKD__STATUS__ST_UNAVAILABLE, NULL, "Out of memory", 0);
+            return;
+        }
+        bool gone = w->waiter_id == 0 && w->to.req_id == to->req_id && w->deadline_ms != 0;
+        w->abandoned = gone;
+        w->waiter_id = r->waiter_id;
+        w->to = *to;
+        w->to.answered = false;
+        w->deadline_ms = clock_monotonic_ms() + to->wait_ms;
+        w->cancel_sent = false;
+        w->name_len = r->lock.name_len;
+        memcpy(w->name, r->lock.name, (size_t)r->lock.name_len + 1);
+        to->answered = true; /* answered later through w */
+        if (gone || server_conn(s, to->slot, to->gen) == NULL)
+            waiting_cancel(s, w);
+        s->stats.queued++;
+        return;
+    }
+    if (op == LOCKD__OP__OP_CANCEL && r->status == LOCKD__STATUS__ST_OK) {
+        /* Left the queue: its wait ran out (or its client left). */
+        struct waiting *w = waiting_find(s, r->waiter_id);
+        if (w != NULL) {
+            struct fsm_result holder = {.status = LOCKD__STATUS__ST_CONFLICT, .has_lock = r->has_lock};
+            if (r->has_lock)
+                holder.lock = r->lock;
+            server_reply(s, &w->to, LOCKD__STATUS__ST_CONFLICT, &holder, NULL, 0);
+            waiting_drop(s, w);
+        }
+    }
+    if (r->granted) {
+        struct waiting *w = waiting_find(s, r->waiter_id);
+        struct conn *cn = w && !w->abandoned ? server_conn(s, w->to.slot, w->to.gen) : NULL;
+        if (cn != NULL) {
+            struct fsm_result got = {.status = LOCKD__STATUS__ST_OK, .has_lock = true, .lock = r->grant};
+            server_reply(s, &w->to, LOCKD__STATUS__ST_OK, &got, NULL, 0);
+            s->stats.handoffs++;
+        } else {
+            /* Handed to a waiter nobody listens to any more (its worker or
+             * a previous leader is gone): give it back, token-checked so a
+             * later holder is never released by mistake. */
+            server_submit_internal(s, LOCKD__OP__OP_RELEASE, r->grant.name, r->grant.name_len, r->grant.owner,
+                                   r->grant.owner_len, r->grant.token, 0, 0);
+        }
+        if (w != NULL)
+            waiting_drop(s, w);
+    }
+    server_reply(s, to, r->status, r, NULL, 0);
+}
+
 static void server_applied(void *data, int status, const struct fsm_result *results, size_t n)
 {
     struct inflight *f = data;
     rp_server *s = f->server;
     for (size_t i = 0; i < f->n; i++) {
         if (status == 0 && i < n)
-            server_reply(s, &f->to[i], results[i].status, &results[i], NULL, 0);
+            server_result(s, &f->to[i], &results[i], f->ops[i]);
         else if (status == -LOCKD_ESHUTDOWN)
             server_reply(s, &f->to[i], LOCKD__STATUS__ST_UNAVAILABLE, NULL, "Shutting down; outcome unknown", 0);
         else
@@ -276,7 +399,7 @@ static void server_propose(rp_server *s, size_t from, size_t to, uint64_t now_wa
     size_t n = to - from;
     Lockd__Command *cmds = calloc(n, sizeof(*cmds));
     Lockd__Command **ptrs = calloc(n, sizeof(*ptrs));
-    struct inflight *f = malloc(sizeof(*f) + n * sizeof(f->to[0]));
+    struct inflight *f = malloc(sizeof(*f) + n * (sizeof(f->to[0]) + sizeof(Lockd__Op)));
     if (cmds == NULL || ptrs == NULL || f == NULL) {
         server_fail_batch(s, from, to, LOCKD__STATUS__ST_UNAVAILABLE, "Out of memory");
         goto out;
@@ -292,13 +415,19 @@ static void server_propose(rp_server *s, size_t from, size_t to, uint64_t now_wa
             cmds[i].token = r->token;
             cmds[i].ttl_ms = r->ttl_ms;
             cmds[i].force = r->force;
+            cmds[i].wait = r->op == LOCKD__OP__OP_ACQUIRE && r->wait_ms > 0;
         } else {
             cmds[i].op = it->op;
             cmds[i].name = it->name;
+            cmds[i].owner = it->owner;
             cmds[i].revision = it->revision;
+            cmds[i].waiter = it->waiter;
+            cmds[i].token = it->token;
         }
         ptrs[i] = &cmds[i];
         f->to[i] = it->to;
+        f->ops = (Lockd__Op *)&f->to[n];
+        f->ops[i] = cmds[i].op;
     }
     Lockd__LogEntry e = LOCKD__LOG_ENTRY__INIT;
     e.time_ms = now_wall;
@@ -374,6 +503,20 @@ static void server_check_timeouts(uv_timer_t *t)
             server_reply(s, &f->to[i], LOCKD__STATUS__ST_TIMEOUT, NULL, "Consensus timeout; outcome unknown", 0);
         }
     }
+    /* Waits that ran out, and waiters whose worker went away, leave their
+     * queue through the log (so a release never hands them the lock). */
+    for (size_t i = 0; i < s->n_waiting;) {
+        struct waiting *w = &s->waiting[i];
+        if (w->waiter_id == 0) {
+            if (w->deadline_ms <= now) {
+                waiting_drop(s, w);
+                continue;
+            }
+        } else if (w->deadline_ms <= now || server_conn(s, w->to.slot, w->to.gen) == NULL) {
+            waiting_cancel(s, w);
+        }
+        i++;
+    }
 }
 
 /* ---- input ------------------------------------------------------------- */
@@ -382,6 +525,13 @@ static void server_enqueue(rp_server *s, struct conn *cn, Lockd__Request *r)
 {
     struct reply_to to = {.slot = cn->slot, .gen = cn->gen, .req_id = r->id};
     char err[96];
+    if (r->op == LOCKD__OP__OP_CANCEL) {
+        server_abandon(s, cn, r->cancel_id);
+        lockd__request__free_unpacked(r, NULL);
+        return;
+    }
+    if (r->op == LOCKD__OP__OP_ACQUIRE && r->wait_ms > 0)
+        to.wait_ms = r->wait_ms < s->cfg->wait_max_ms ? r->wait_ms : s->cfg->wait_max_ms;
     size_t nlen = strlen(r->name), olen = strlen(r->owner);
     if (names_check_lock(r->name, nlen, err, sizeof(err)) != 0 ||
         (olen > 0 && names_check_owner(r->owner, olen, err, sizeof(err)) != 0) ||
@@ -410,9 +560,10 @@ static void server_enqueue(rp_server *s, struct conn *cn, Lockd__Request *r)
     it->to = to;
 }
 
-int rp_server_submit(rp_server *s, Lockd__Op op, const char *name, size_t len, uint64_t revision)
+static int server_submit_internal(rp_server *s, Lockd__Op op, const char *name, size_t len, const char *owner,
+                                  size_t olen, uint64_t token, uint64_t revision, uint64_t waiter)
 {
-    if (s->stopped || len == 0 || len > LOCKD_NAME_MAX)
+    if (s->stopped || len == 0 || len > LOCKD_NAME_MAX || olen > LOCKD_OWNER_MAX)
         return -LOCKD_EINVAL;
     struct batch_item *it = server_batch_add(s);
     if (it == NULL)
@@ -420,11 +571,57 @@ int rp_server_submit(rp_server *s, Lockd__Op op, const char *name, size_t len, u
     it->req = NULL;
     it->op = op;
     it->revision = revision;
+    it->waiter = waiter;
+    it->token = token;
     memcpy(it->name, name, len);
     it->name[len] = '\0';
+    memcpy(it->owner, owner, olen);
+    it->owner[olen] = '\0';
     it->to.slot = REPLY_NONE;
     it->to.answered = false;
     return 0;
+}
+
+int rp_server_submit(rp_server *s, Lockd__Op op, const char *name, size_t len, uint64_t revision)
+{
+    return server_submit_internal(s, op, name, len, "", 0, 0, revision, 0);
+}
+
+int rp_server_reset_waiters(rp_server *s)
+{
+    return server_submit_internal(s, LOCKD__OP__OP_RESET_WAITERS, "-", 1, "", 0, 0, 0, 0);
+}
+
+void rp_server_leadership_lost(rp_server *s)
+{
+    for (size_t i = 0; i < s->n_waiting; i++)
+        if (s->waiting[i].waiter_id != 0)
+            server_reply(s, &s->waiting[i].to, LOCKD__STATUS__ST_NOT_LEADER, NULL, "Leadership lost while waiting", 0);
+    s->n_waiting = 0;
+}
+
+/* A worker's client left while its acquire waited: leave the queue. */
+static void server_abandon(rp_server *s, struct conn *cn, uint64_t req_id)
+{
+    for (size_t i = 0; i < s->n_waiting; i++) {
+        struct waiting *w = &s->waiting[i];
+        if (w->to.slot == cn->slot && w->to.gen == cn->gen && w->to.req_id == req_id) {
+            w->to.answered = true;
+            w->abandoned = true;
+            waiting_cancel(s, w);
+            return;
+        }
+    }
+    /* Not queued yet (its entry is still on the way): leave a tombstone the
+     * QUEUED result will find; it expires with the wait bound. */
+    struct waiting *w = waiting_add(s);
+    if (w == NULL)
+        return;
+    w->to.slot = cn->slot;
+    w->to.gen = cn->gen;
+    w->to.req_id = req_id;
+    w->to.answered = true;
+    w->deadline_ms = clock_monotonic_ms() + s->cfg->api_timeout_ms;
 }
 
 static void conn_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -608,3 +805,4 @@ void rp_server_close(rp_server *s)
 }
 
 void rp_server_stats(const rp_server *s, struct rp_server_stats *out) { *out = s->stats; }
+size_t rp_server_waiting(const rp_server *s) { return s->n_waiting; }

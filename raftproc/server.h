@@ -32,13 +32,23 @@ void rp_server_close(rp_server *s);
  * Errors: -LOCKD_EINVAL (stopped, bad name), -LOCKD_ENOMEM. */
 int rp_server_submit(rp_server *s, Lockd__Op op, const char *name, size_t len, uint64_t revision);
 
+/* Queues OP_RESET_WAITERS: a new leader drops the queues it inherited
+ * (their clients waited on the old leader, which answered them 503). */
+int rp_server_reset_waiters(rp_server *s);
+
+/* Answers every queued waiter 503 (this node is no longer the leader). */
+void rp_server_leadership_lost(rp_server *s);
+
 /* Counters for /metrics and the benchmark notes. */
 struct rp_server_stats {
     uint64_t entries;        /* Raft entries proposed */
     uint64_t commands;       /* commands in them */
     uint64_t timeouts;       /* requests answered 504 */
     unsigned max_batch;      /* largest entry, in commands */
+    uint64_t queued;         /* acquires that waited in a queue */
+    uint64_t handoffs;       /* locks handed from a release to a waiter */
 };
 void rp_server_stats(const rp_server *s, struct rp_server_stats *out);
+size_t rp_server_waiting(const rp_server *s);
 
 #endif

@@ -19,6 +19,7 @@ struct store {
     MDB_env *env;
     MDB_dbi locks; /* name -> encoded value */
     MDB_dbi meta;  /* "meta" -> applied_index, next_token */
+    MDB_dbi waiters; /* name 0x00 id -> ttl_ms, owner_len, owner */
     MDB_txn *txn;  /* the open write transaction, or NULL */
     char path[256];
 };
@@ -102,7 +103,8 @@ int store_open(const char *path, uint32_t max_locks, store **out)
     if (rc != 0)
         goto fail_env;
     if ((rc = mdb_dbi_open(txn, "locks", MDB_CREATE, &s->locks)) != 0 ||
-        (rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &s->meta)) != 0) {
+        (rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &s->meta)) != 0 ||
+        (rc = mdb_dbi_open(txn, "waiters", MDB_CREATE, &s->waiters)) != 0) {
         mdb_txn_abort(txn);
         goto fail_env;
     }
@@ -204,7 +206,84 @@ int store_del(store *s, const char *name, size_t len)
 int store_clear(store *s)
 {
     int rc = mdb_drop(s->txn, s->locks, 0);
+    if (rc == 0)
+        rc = mdb_drop(s->txn, s->waiters, 0);
     return rc == 0 ? 0 : store_fail("drop", rc);
+}
+
+static size_t waiter_key(const char *name, size_t len, uint64_t id, uint8_t *key)
+{
+    memcpy(key, name, len);
+    key[len] = 0;
+    for (int i = 0; i < 8; i++)
+        key[len + 1 + i] = (uint8_t)(id >> (56 - 8 * i));
+    return len + 9;
+}
+
+int store_put_waiter(store *s, const char *name, size_t len, const struct waiter *w)
+{
+    uint8_t key[LOCKD_NAME_MAX + 9], val[9 + LOCKD_OWNER_MAX];
+    put_u64(val, w->ttl_ms);
+    val[8] = w->owner_len;
+    memcpy(val + 9, w->owner, w->owner_len);
+    MDB_val k = {waiter_key(name, len, w->id, key), key}, v = {9 + (size_t)w->owner_len, val};
+    int rc = mdb_put(s->txn, s->waiters, &k, &v, 0);
+    return rc == 0 ? 0 : store_fail("put(waiter)", rc);
+}
+
+int store_del_waiter(store *s, const char *name, size_t len, uint64_t id)
+{
+    uint8_t key[LOCKD_NAME_MAX + 9];
+    MDB_val k = {waiter_key(name, len, id, key), key};
+    int rc = mdb_del(s->txn, s->waiters, &k, NULL);
+    if (rc == MDB_NOTFOUND)
+        return -LOCKD_ENOENT;
+    return rc == 0 ? 0 : store_fail("del(waiter)", rc);
+}
+
+int store_clear_waiters(store *s)
+{
+    int rc = mdb_drop(s->txn, s->waiters, 0);
+    return rc == 0 ? 0 : store_fail("drop(waiters)", rc);
+}
+
+int store_load_waiters(store *s, int (*fn)(const char *name, size_t len, const struct waiter *w, void *arg),
+                       void *arg)
+{
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    MDB_val k, v;
+    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+    if (rc != 0)
+        return store_fail("txn_begin(read)", rc);
+    if ((rc = mdb_cursor_open(txn, s->waiters, &cur)) != 0) {
+        mdb_txn_abort(txn);
+        return store_fail("cursor_open(waiters)", rc);
+    }
+    int ret = 0;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        const uint8_t *kp = k.mv_data, *vp = v.mv_data;
+        struct waiter w;
+        if (k.mv_size < 10 || k.mv_size > LOCKD_NAME_MAX + 9 || kp[k.mv_size - 9] != 0 || v.mv_size < 9 ||
+            vp[8] > LOCKD_OWNER_MAX || v.mv_size != 9u + vp[8]) {
+            ret = -LOCKD_ECORRUPT;
+            break;
+        }
+        w.id = 0;
+        for (int i = 0; i < 8; i++)
+            w.id = w.id << 8 | kp[k.mv_size - 8 + i];
+        w.ttl_ms = get_u64(vp);
+        w.owner_len = vp[8];
+        memcpy(w.owner, vp + 9, w.owner_len);
+        w.owner[w.owner_len] = '\0';
+        if ((ret = fn((const char *)kp, k.mv_size - 9, &w, arg)) != 0)
+            break;
+    }
+    if (ret == 0 && rc != MDB_NOTFOUND)
+        ret = store_fail("cursor_get(waiters)", rc);
+    mdb_cursor_close(cur);
+    mdb_txn_abort(txn);
+    return ret;
 }
 
 int store_commit(store *s, const struct store_meta *meta)

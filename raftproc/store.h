@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "raftproc/waitq.h"
 #include "shm/table.h"
 
 typedef struct store store;
@@ -41,7 +42,17 @@ int store_load(store *s, struct store_meta *meta, int (*fn)(const shm_lock *rec,
 int store_begin(store *s);
 int store_put(store *s, const shm_lock *rec);
 int store_del(store *s, const char *name, size_t len);
-/* Deletes every lock (inside the open transaction): used by snapshot restore. */
+/* Wait queues (inside the open transaction). Key: name, 0x00, id (8 bytes
+ * big endian) so a cursor walks each queue in FIFO order. */
+int store_put_waiter(store *s, const char *name, size_t len, const struct waiter *w);
+int store_del_waiter(store *s, const char *name, size_t len, uint64_t id);
+int store_clear_waiters(store *s);
+/* Calls fn for every stored waiter (read transaction of its own). */
+int store_load_waiters(store *s, int (*fn)(const char *name, size_t len, const struct waiter *w, void *arg),
+                       void *arg);
+
+/* Deletes every lock and waiter (inside the open transaction): used by
+ * snapshot restore. */
 int store_clear(store *s);
 int store_commit(store *s, const struct store_meta *meta);
 void store_abort(store *s);
