@@ -136,7 +136,7 @@ int main(int argc, char **argv)
              cfg.self->raft_port, cfg.workers, cfg.store == STORE_LMDB ? "lmdb" : "memory", cfg.data_dir);
 
     struct supervisor_env env = {
-        .cfg = &cfg, .table = table, .http_fds = http_fds, .raft_fd = raft_fd, .admin_fd = -1};
+        .cfg = &cfg, .table = table, .http_fds = http_fds, .raft_fd = raft_fd, .lock_fd = lock_fd, .admin_fd = -1};
     rc = supervisor_run(&env);
 
     for (unsigned i = 0; i < cfg.workers; i++)

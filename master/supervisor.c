@@ -77,6 +77,10 @@ static void child_enter(const struct child *c)
     if (getppid() != sup.master_pid)
         _exit(0);
     close(sup.sigfd);
+    /* flock belongs to the open file, which fork shares: a child that
+     * outlived a killed master would keep the data directory locked. */
+    if (env->lock_fd >= 0)
+        close(env->lock_fd);
     if (env->admin_fd >= 0)
         close(env->admin_fd);
     char title[64];

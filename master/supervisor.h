@@ -14,6 +14,7 @@ struct supervisor_env {
     shm_table *table;
     int *http_fds;  /* cfg->workers listening sockets, index = worker - 1 */
     int raft_fd;    /* Unix socket raftproc accepts workers on */
+    int lock_fd;    /* the data directory's flock: the master's alone */
     /* Extra fd the master loop polls (the admin socket), or -1; on_admin is
      * called when it is readable. May be NULL. */
     int admin_fd;
