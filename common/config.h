@@ -23,6 +23,15 @@ struct cluster_node {
     uint16_t raft_port;
 };
 
+/* Followers forward writes to the leader's raftproc on its peer port: the
+ * Raft port + 1000 (the Raft port itself belongs to the Raft library). */
+#define LOCKD_PEER_PORT_OFFSET 1000
+
+static inline unsigned cluster_peer_port(const struct cluster_node *n)
+{
+    return (unsigned)n->raft_port + LOCKD_PEER_PORT_OFFSET;
+}
+
 struct lockd_config {
     /* identity and cluster */
     uint64_t node_id;

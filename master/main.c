@@ -84,7 +84,14 @@ int main(int argc, char **argv)
     log_set_level(cfg.log_level);
     log_install_crash_handler();
     signal(SIGPIPE, SIG_IGN);
-    proctitle_set("lockd: master");
+    /* Like nginx: the master's title keeps its arguments so operators can
+     * tell several nodes on one host apart (ps, pkill -f). */
+    char title[256] = "lockd: master";
+    for (int i = 1; i < argc && strlen(title) + strlen(argv[i]) + 2 < sizeof(title); i++) {
+        strcat(title, " ");
+        strcat(title, argv[i]);
+    }
+    proctitle_set(title);
 
     if (mkdir_p(cfg.data_dir) != 0) {
         log_error("cannot create data directory %s: %s", cfg.data_dir, strerror(errno));

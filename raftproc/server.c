@@ -4,6 +4,8 @@
  * worker that stops reading is disconnected rather than buffered forever. */
 #include "raftproc/server.h"
 
+#include "raftproc/forward.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,7 +22,11 @@
 #define SERVER_TIMEOUT_TICK_MS 50
 
 struct conn {
-    uv_pipe_t pipe;
+    union { /* first member: the handle's address is the conn's */
+        uv_pipe_t pipe; /* a worker, on the Unix socket */
+        uv_tcp_t tcp;   /* a follower's raftproc, on the peer port */
+    };
+    bool peer;          /* forwarded requests are never forwarded again */
     rp_server *server;
     uint32_t slot, gen;
     bool closing;
@@ -98,6 +104,10 @@ struct rp_server {
     size_t batch_n, batch_cap;
 
     struct inflight *head, *tail;
+    uv_tcp_t peer_listener; /* followers forward writes here (clusters only) */
+    bool has_peer_listener;
+    forwarder *fwd;          /* to the leader, when this node follows */
+    struct fwd_ctx *fwd_waits; /* forwarded acquires with a wait (for cancels) */
     struct waiting *waiting; /* unordered; linear scans (waiters are few) */
     size_t n_waiting, cap_waiting;
     struct rp_server_stats stats;
@@ -218,7 +228,7 @@ static void conn_flush(struct conn *cn)
     cn->out_cap = tmp_cap;
     cn->out_len = 0;
     cn->wreq.data = cn;
-    int rc = uv_write(&cn->wreq, (uv_stream_t *)&cn->pipe, &b, 1, conn_write_done);
+    int rc = uv_write(&cn->wreq, (uv_stream_t *)&cn->tcp, &b, 1, conn_write_done);
     if (rc != 0) {
         log_warn("write to worker connection %u: %s", cn->slot, uv_strerror(rc));
         conn_close(cn);
@@ -521,6 +531,75 @@ static void server_check_timeouts(uv_timer_t *t)
 
 /* ---- input ------------------------------------------------------------- */
 
+/* A request relayed to the leader on behalf of one of our connections. */
+struct fwd_ctx {
+    rp_server *s;
+    struct reply_to to;
+    int64_t fid;
+    struct fwd_ctx *prev, *next; /* on s->fwd_waits when it may wait */
+    bool listed;
+};
+
+static void fwd_ctx_unlist(rp_server *s, struct fwd_ctx *x)
+{
+    if (!x->listed)
+        return;
+    if (x->prev)
+        x->prev->next = x->next;
+    else
+        s->fwd_waits = x->next;
+    if (x->next)
+        x->next->prev = x->prev;
+    x->listed = false;
+}
+
+static void server_forwarded(void *arg, const Lockd__Response *resp, const char *why)
+{
+    struct fwd_ctx *x = arg;
+    rp_server *s = x->s;
+    fwd_ctx_unlist(s, x);
+    struct conn *cn = server_conn(s, x->to.slot, x->to.gen);
+    if (resp != NULL) {
+        if (cn != NULL) {
+            Lockd__Response *r = (Lockd__Response *)resp;
+            r->id = x->to.req_id; /* the caller's id; the leader's answer otherwise verbatim */
+            conn_append_frame(cn, &r->base);
+        }
+    } else if (strstr(why, "outcome unknown") != NULL) {
+        server_reply(s, &x->to, LOCKD__STATUS__ST_TIMEOUT, NULL, why, 0);
+    } else {
+        server_reply(s, &x->to, LOCKD__STATUS__ST_NOT_LEADER, NULL, why, 0);
+    }
+    free(x);
+}
+
+/* Followers relay to the leader's raftproc, so any node serves writes. */
+static void server_forward(rp_server *s, struct conn *cn, struct reply_to *to, Lockd__Request *r)
+{
+    uint64_t leader = consensus_leader(s->cons, NULL);
+    struct fwd_ctx *x = NULL;
+    int64_t fid = -LOCKD_ENOENT;
+    if (s->fwd != NULL && !cn->peer && leader != 0 && leader != s->cfg->node_id &&
+        (x = calloc(1, sizeof(*x))) != NULL) {
+        x->s = s;
+        x->to = *to;
+        fid = forwarder_send(s->fwd, leader, r, server_forwarded, x);
+    }
+    if (fid < 0) {
+        free(x);
+        server_reply(s, to, LOCKD__STATUS__ST_NOT_LEADER, NULL, leader ? "Leader unreachable" : "No leader", 0);
+        return;
+    }
+    x->fid = fid;
+    if (r->op == LOCKD__OP__OP_ACQUIRE && r->wait_ms > 0) {
+        x->next = s->fwd_waits;
+        if (x->next)
+            x->next->prev = x;
+        s->fwd_waits = x;
+        x->listed = true;
+    }
+}
+
 static void server_enqueue(rp_server *s, struct conn *cn, Lockd__Request *r)
 {
     struct reply_to to = {.slot = cn->slot, .gen = cn->gen, .req_id = r->id};
@@ -546,7 +625,7 @@ static void server_enqueue(rp_server *s, struct conn *cn, Lockd__Request *r)
         return;
     }
     if (consensus_role(s->cons) != CONSENSUS_LEADER) {
-        server_reply(s, &to, LOCKD__STATUS__ST_NOT_LEADER, NULL, "Not the leader", 0);
+        server_forward(s, cn, &to, r);
         lockd__request__free_unpacked(r, NULL);
         return;
     }
@@ -609,6 +688,12 @@ static void server_abandon(rp_server *s, struct conn *cn, uint64_t req_id)
             w->to.answered = true;
             w->abandoned = true;
             waiting_cancel(s, w);
+            return;
+        }
+    }
+    for (struct fwd_ctx *x = s->fwd_waits; x != NULL; x = x->next) {
+        if (x->to.slot == cn->slot && x->to.gen == cn->gen && x->to.req_id == req_id) {
+            forwarder_cancel(s->fwd, x->fid);
             return;
         }
     }
@@ -719,16 +804,21 @@ static void conn_close(struct conn *cn)
 static void server_accept(uv_stream_t *ls, int status)
 {
     rp_server *s = ls->data;
+    bool peer = ls == (uv_stream_t *)&s->peer_listener;
     if (status != 0) {
-        log_warn("accept on raft socket: %s", uv_strerror(status));
+        log_warn("accept on %s socket: %s", peer ? "peer" : "raft", uv_strerror(status));
         return;
     }
     struct conn *cn = calloc(1, sizeof(*cn));
     if (cn == NULL)
         return;
-    uv_pipe_init(s->loop, &cn->pipe, 0);
+    if (peer)
+        uv_tcp_init(s->loop, &cn->tcp);
+    else
+        uv_pipe_init(s->loop, &cn->pipe, 0);
     cn->pipe.data = cn;
     cn->server = s;
+    cn->peer = peer;
     if (uv_accept(ls, (uv_stream_t *)&cn->pipe) != 0) {
         uv_close((uv_handle_t *)&cn->pipe, (uv_close_cb)free);
         return;
@@ -737,15 +827,39 @@ static void server_accept(uv_stream_t *ls, int status)
     while (slot < SERVER_MAX_CONNS && s->conns[slot] != NULL)
         slot++;
     if (slot == SERVER_MAX_CONNS) {
-        log_warn("too many worker connections: refusing one");
+        log_warn("too many connections to raftproc: refusing one");
         uv_close((uv_handle_t *)&cn->pipe, (uv_close_cb)free);
         return;
     }
+    if (peer)
+        uv_tcp_nodelay(&cn->tcp, 1);
     cn->slot = slot;
     cn->gen = ++s->gens[slot];
     s->conns[slot] = cn;
     uv_read_start((uv_stream_t *)&cn->pipe, conn_alloc, conn_read);
-    log_debug("worker connection %u accepted", slot);
+    log_debug("%s connection %u accepted", peer ? "peer" : "worker", slot);
+}
+
+/* Clusters: listen for followers' forwarded requests on the peer port. */
+static int server_listen_peer(rp_server *s)
+{
+    const struct cluster_node *self = s->cfg->self;
+    struct sockaddr_in sa;
+    if (cluster_peer_port(self) > 65535 || uv_ip4_addr(self->raft_host, (int)cluster_peer_port(self), &sa) != 0) {
+        log_error("no valid peer port for %s:%u + %d", self->raft_host, self->raft_port, LOCKD_PEER_PORT_OFFSET);
+        return -LOCKD_EINVAL;
+    }
+    uv_tcp_init(s->loop, &s->peer_listener);
+    s->peer_listener.data = s;
+    s->has_peer_listener = true;
+    int rc = uv_tcp_bind(&s->peer_listener, (const struct sockaddr *)&sa, 0);
+    if (rc == 0)
+        rc = uv_listen((uv_stream_t *)&s->peer_listener, 128, server_accept);
+    if (rc != 0) {
+        log_error("peer port %s:%u: %s", self->raft_host, cluster_peer_port(self), uv_strerror(rc));
+        return -LOCKD_EIO;
+    }
+    return forwarder_create(s->loop, s->cfg, &s->fwd);
 }
 
 /* ---- life cycle -------------------------------------------------------- */
@@ -768,6 +882,8 @@ int rp_server_start(uv_loop_t *loop, const struct lockd_config *cfg, int listen_
         uv_close((uv_handle_t *)&s->listener, NULL);
         return -LOCKD_EIO;
     }
+    if (cfg->n_nodes > 1 && server_listen_peer(s) != 0)
+        return -LOCKD_EIO;
     uv_prepare_init(loop, &s->flush);
     s->flush.data = s;
     uv_prepare_start(&s->flush, server_flush);
@@ -799,6 +915,9 @@ void rp_server_close(rp_server *s)
     /* This closes our inherited copy of the listening fd; the master keeps
      * its own, so a restarted raftproc listens on the same socket. */
     uv_close((uv_handle_t *)&s->listener, NULL);
+    if (s->has_peer_listener)
+        uv_close((uv_handle_t *)&s->peer_listener, NULL);
+    forwarder_close(s->fwd);
     for (uint32_t i = 0; i < SERVER_MAX_CONNS; i++)
         if (s->conns[i] != NULL)
             conn_close(s->conns[i]);
