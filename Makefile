@@ -41,6 +41,9 @@ UNIT_BIN := $(patsubst %.c,$(BUILD)/%,$(UNIT_SRC))
 
 DEPS_STAMP := $(BUILD)/.deps-installed
 
+# Generated protobuf code is not an intermediate file to delete afterwards.
+.SECONDARY: $(PROTO_GEN) $(PROTO_HDR)
+
 .PHONY: all deps run test unit blackbox asan bench lint clean
 all: $(BUILD)/lockd $(if $(LOCKCTL_SRC),$(BUILD)/lockctl)
 

@@ -179,7 +179,7 @@ static void test_max_bounds_expiries_per_call_and_rest_fire_later(void **state)
 {
     struct fx *x = *state;
     for (int i = 0; i < 10; i++) {
-        char name[8];
+        char name[16];
         snprintf(name, sizeof(name), "n%d", i);
         put_track(x, name, 100 + (uint64_t)i, 0);
     }
@@ -190,7 +190,7 @@ static void test_max_bounds_expiries_per_call_and_rest_fire_later(void **state)
     assert_int_equal(expire_at(x, 1000, 3, &f), 1);
     assert_int_equal(expire_at(x, 1000, 3, &f), 0);
     for (int i = 0; i < 10; i++) {
-        char name[8];
+        char name[16];
         snprintf(name, sizeof(name), "n%d", i);
         assert_string_equal(f.names[i], name);
     }
