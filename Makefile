@@ -33,7 +33,7 @@ PROTO_HDR := $(PROTO_GEN:.c=.h)
 
 LIB_SRC  := $(wildcard common/*.c proto/*.c shm/*.c worker/*.c raftproc/*.c) \
             $(filter-out master/main.c,$(wildcard master/*.c))
-LIB_OBJ  := $(patsubst %.c,$(BUILD)/%.o,$(LIB_SRC)) $(PROTO_GEN:.c=.o)
+LIB_OBJ  := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRC)) $(patsubst $(BUILD)/%.c,$(BUILD)/obj/%.o,$(PROTO_GEN))
 LOCKCTL_SRC := $(wildcard lockctl/*.c)
 
 UNIT_SRC := $(wildcard tests/unit/*/test_*.c)
@@ -56,21 +56,24 @@ $(BUILD)/%.pb-c.c $(BUILD)/%.pb-c.h: %.proto | $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	protoc-c --c_out=$(BUILD) $<
 
-$(BUILD)/%.o: %.c $(PROTO_HDR) | $(DEPS_STAMP)
+$(BUILD)/obj/%.o: %.c $(PROTO_HDR) | $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
 # generated code is not ours to warn about
-$(BUILD)/proto/%.pb-c.o: $(BUILD)/proto/%.pb-c.c
+$(BUILD)/obj/proto/%.pb-c.o: $(BUILD)/proto/%.pb-c.c
+	@mkdir -p $(@D)
 	$(CC) $(filter-out -Werror -Wextra,$(CFLAGS)) -c $< -o $@
 
 $(BUILD)/liblockd.a: $(LIB_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
-$(BUILD)/lockd: $(BUILD)/master/main.o $(BUILD)/liblockd.a
+$(BUILD)/lockd: $(BUILD)/obj/master/main.o $(BUILD)/liblockd.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
-$(BUILD)/lockctl: $(patsubst %.c,$(BUILD)/%.o,$(LOCKCTL_SRC)) $(BUILD)/liblockd.a
+# Objects live under $(BUILD)/obj/ so that $(BUILD)/lockctl can be the binary.
+LOCKCTL_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(LOCKCTL_SRC))
+$(BUILD)/lockctl: $(LOCKCTL_OBJ) $(BUILD)/liblockd.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 $(BUILD)/tests/unit/%: tests/unit/%.c $(BUILD)/liblockd.a $(PROTO_HDR)

@@ -11,6 +11,7 @@ extern char **environ;
 
 static char *title_area;
 static size_t title_cap;
+static char **argv_copy; /* lives as long as the process */
 
 char **proctitle_init(int argc, char **argv)
 {
@@ -35,6 +36,7 @@ char **proctitle_init(int argc, char **argv)
     }
     title_area = argv[0];
     title_cap = (size_t)(end - argv[0]);
+    argv_copy = copy;
     return copy;
 }
 
