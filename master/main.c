@@ -17,6 +17,7 @@
 #include "common/config.h"
 #include "common/errors.h"
 #include "common/log.h"
+#include "master/admin.h"
 #include "master/listen.h"
 #include "master/options.h"
 #include "master/proctitle.h"
@@ -129,6 +130,11 @@ int main(int argc, char **argv)
         log_error("%s", err);
         return 1;
     }
+    admin_server *admin;
+    if (admin_open(&cfg, table, &admin, err, sizeof(err)) != 0) {
+        log_error("%s", err);
+        return 1;
+    }
 
     sigset_t set;
     sigemptyset(&set);
@@ -143,13 +149,15 @@ int main(int argc, char **argv)
              cfg.self->raft_port, cfg.workers, cfg.store == STORE_LMDB ? "lmdb" : "memory", cfg.data_dir);
 
     struct supervisor_env env = {
-        .cfg = &cfg, .table = table, .http_fds = http_fds, .raft_fd = raft_fd, .lock_fd = lock_fd, .admin_fd = -1};
+        .cfg = &cfg, .table = table, .http_fds = http_fds, .raft_fd = raft_fd, .lock_fd = lock_fd,
+        .admin_fd = admin_fd(admin), .on_admin = admin_on_readable, .admin_arg = admin};
     rc = supervisor_run(&env);
 
     for (unsigned i = 0; i < cfg.workers; i++)
         close(http_fds[i]);
     close(raft_fd);
     unlink(cfg.raft_socket);
+    admin_close(admin);
     if (cfg.store == STORE_MEMORY)
         nftw(cfg.raft_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
     shm_table_destroy(table);

@@ -151,7 +151,16 @@ void consensus_publish(consensus *c)
     st.term = c->raft.current_term;
     st.commit_index = c->raft.commit_index;
     st.applied_index = c->raft.last_applied;
-    st.last_contact_ms = c->leader_seen_ms;
+    /* Freshness of this node's reads: a leader is current as of now; a
+     * follower as of the last message from its leader, which is when the
+     * library restarted its election timer (raft_time is libuv's clock:
+     * CLOCK_MONOTONIC milliseconds, like clock_monotonic_ms). */
+    if (c->role == CONSENSUS_LEADER)
+        st.last_contact_ms = clock_monotonic_ms();
+    else if (c->role == CONSENSUS_FOLLOWER && c->leader_id != 0)
+        st.last_contact_ms = c->raft.election_timer_start;
+    else
+        st.last_contact_ms = c->leader_seen_ms;
     st.role = (uint32_t)c->role;
     st.next_token = fsm_next_token(c->f);
     const char *addr;

@@ -19,6 +19,7 @@
 #include "raftproc/leases.h"
 #include "raftproc/server.h"
 #include "raftproc/store.h"
+#include "shm/stats.h"
 
 struct raftproc {
     uv_loop_t loop;
@@ -32,6 +33,9 @@ struct raftproc {
     bool leading; /* leader and ready: lease timers run */
     uv_signal_t sigterm, sigint;
     int exit_code;
+    uv_timer_t stats_timer; /* publishes the figures below for /metrics */
+    shm_stats *stats;
+    uint64_t expirations;   /* expiry commands issued as leader */
 };
 
 /* Opens the LMDB file; if it cannot be opened at all (corrupt after a
@@ -57,7 +61,24 @@ static int raftproc_open_store(struct raftproc *rp)
 static void raftproc_submit_expire(void *arg, const char *name, size_t len, uint64_t revision)
 {
     struct raftproc *rp = arg;
-    rp_server_submit(rp->server, LOCKD__OP__OP_EXPIRE, name, len, revision);
+    if (rp_server_submit(rp->server, LOCKD__OP__OP_EXPIRE, name, len, revision) == 0)
+        rp->expirations++;
+}
+
+/* Every STATS_PUBLISH_MS: raftproc's counters into the shared stats segment
+ * (a handful of relaxed stores), where the workers' /metrics reads them. */
+#define STATS_PUBLISH_MS 100
+
+static void raftproc_publish_stats(uv_timer_t *t)
+{
+    struct raftproc *rp = t->data;
+    struct rp_server_stats s;
+    rp_server_stats(rp->server, &s);
+    struct shm_stats_raft r = {.c_entries = s.entries, .c_commands = s.commands,
+                               .c_timeouts = s.timeouts, .c_queued = s.queued,
+                               .c_handoffs = s.handoffs, .c_expirations = rp->expirations,
+                               .g_waiters = fsm_waiters(rp->f), .g_max_batch = s.max_batch};
+    shm_stats_publish_raft(rp->stats, &r);
 }
 
 static void raftproc_arm_leases(struct raftproc *rp);
@@ -178,6 +199,12 @@ int raftproc_main(const struct lockd_config *cfg, shm_table *table, int listen_f
         return CONSENSUS_EXIT_IO;
     if (rp_server_start(&rp.loop, cfg, listen_fd, rp.cons, &rp.server) != 0)
         return 1;
+    rp.stats = shm_table_stats(table);
+    shm_stats_raft_started(rp.stats, getpid());
+    uv_timer_init(&rp.loop, &rp.stats_timer);
+    rp.stats_timer.data = &rp;
+    uv_timer_start(&rp.stats_timer, raftproc_publish_stats, STATS_PUBLISH_MS, STATS_PUBLISH_MS);
+    uv_unref((uv_handle_t *)&rp.stats_timer); /* never what keeps the loop alive */
 
     uv_signal_init(&rp.loop, &rp.sigterm);
     uv_signal_init(&rp.loop, &rp.sigint);

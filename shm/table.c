@@ -32,7 +32,7 @@
 #include "common/errors.h"
 
 #define SHM_MAGIC 0x4d4853444b434f4cull /* "LOCKDSHM" in little-endian memory */
-#define SHM_LAYOUT_VERSION 1u
+#define SHM_LAYOUT_VERSION 2u
 #define SHM_MAX_LOCKS (1u << 28)
 
 /* Regions start at 64 KiB boundaries so that madvise(MADV_REMOVE) can punch
@@ -95,9 +95,11 @@ struct shm_header {
     /* Read by every lookup; written by remove, clear and set_state. */
     _Alignas(64) _Atomic uint64_t index_seq;
     _Atomic uint32_t state;
+    _Atomic uint64_t clear_gen; /* bumped by every clear: scans check it */
 
     /* Written by every insert and remove. */
     _Alignas(64) _Atomic uint32_t count;
+    _Atomic uint32_t rec_high; /* records [0, rec_high) may be in use: what a scan walks */
 
     /* Node status under its own seqlock. */
     _Alignas(64) _Atomic uint64_t status_seq;
@@ -117,6 +119,7 @@ struct shm_table {
     uint64_t arena_words;
     uint64_t k0, k1;
     uint32_t capacity;
+    shm_stats *stats; /* the /metrics segment, created and destroyed with the table */
 };
 
 struct layout {
@@ -285,6 +288,14 @@ int shm_table_create(uint32_t max_locks, shm_table **out)
         free(t);
         return -LOCKD_ENOMEM;
     }
+    /* Created here so that whoever creates the table before forking (the
+     * master) shares the counters with every child without knowing them. */
+    shm_stats *stats;
+    if (shm_stats_create(&stats) != 0) {
+        munmap(base, (size_t)l.total);
+        free(t);
+        return -LOCKD_ENOMEM;
+    }
     /* The mapping is zero-filled: every bucket is empty, every record free.
      * Nobody else can see it yet, so plain initialisation is fine. */
     struct shm_header *h = base;
@@ -303,10 +314,13 @@ int shm_table_create(uint32_t max_locks, shm_table **out)
     h->hash_k1 = k[1] | 1;
     atomic_init(&h->index_seq, 0);
     atomic_init(&h->state, SHM_STATE_LOADING);
+    atomic_init(&h->clear_gen, 0);
     atomic_init(&h->count, 0);
+    atomic_init(&h->rec_high, 0);
     atomic_init(&h->status_seq, 0);
     h->alloc.arena_bump = 1;
     handle_init(t, base, (size_t)l.total);
+    t->stats = stats;
     *out = t;
     return 0;
 }
@@ -316,6 +330,7 @@ void shm_table_destroy(shm_table *t)
     if (t == NULL)
         return;
     munmap(t->base, t->size);
+    shm_stats_destroy(t->stats);
     free(t);
 }
 
@@ -332,6 +347,11 @@ uint32_t shm_table_capacity(const shm_table *t)
 uint32_t shm_table_count(const shm_table *t)
 {
     return atomic_load_explicit(&t->hdr->count, memory_order_relaxed);
+}
+
+shm_stats *shm_table_stats(const shm_table *t)
+{
+    return t->stats;
 }
 
 /* ---- records ------------------------------------------------------------- */
@@ -490,6 +510,80 @@ void shm_table_status(const shm_table *t, shm_node_status *out)
     out->state = atomic_load_explicit(&h->state, memory_order_acquire);
 }
 
+/* ---- readers: scan ----------------------------------------------------- */
+
+enum { COPY_HELD, COPY_FREE, COPY_TORN };
+
+/* Takes a consistent copy of record id into *out, whatever name it holds. */
+static int rec_copy(const shm_table *t, uint32_t id, shm_lock *out)
+{
+    const struct shm_rec *r = &t->recs[id];
+    uint32_t s1 = atomic_load_explicit(&r->seq, memory_order_acquire);
+    if (s1 & 1)
+        return COPY_TORN;
+    uint64_t off = atomic_load_explicit(&r->off, memory_order_relaxed);
+    uint64_t token = atomic_load_explicit(&r->token, memory_order_relaxed);
+    uint64_t rev = atomic_load_explicit(&r->rev, memory_order_relaxed);
+    uint64_t acq = atomic_load_explicit(&r->acq, memory_order_relaxed);
+    uint64_t ren = atomic_load_explicit(&r->ren, memory_order_relaxed);
+    unsigned nl = rev_name_len(rev), ol = rev_owner_len(rev);
+    uint64_t bytes[BYTES_WORDS];
+    if (nl != 0) {
+        /* The fields may be garbage mid-update: bounds first, then copy. */
+        if (nl > LOCKD_NAME_MAX || ol > LOCKD_OWNER_MAX)
+            return COPY_TORN;
+        uint64_t nw = (nl + ol + 7) / 8;
+        if (off == 0 || off * 2 + nw > t->arena_words)
+            return COPY_TORN;
+        for (uint64_t i = 0; i < nw; i++)
+            bytes[i] = atomic_load_explicit(&t->arena[off * 2 + i], memory_order_relaxed);
+    }
+    atomic_thread_fence(memory_order_acquire);
+    if (atomic_load_explicit(&r->seq, memory_order_relaxed) != s1)
+        return COPY_TORN;
+    if (nl == 0)
+        return COPY_FREE;
+    fill_lock(out, bytes, nl, ol, token, rev, acq, ren);
+    return COPY_HELD;
+}
+
+/* Why this is enough for "held throughout => passed once": a held record
+ * keeps its id until it is removed (a replace rewrites it in place), and ids
+ * below rec_high stay below it until a clear, which the generation check
+ * catches. A record is copied at one instant, so it is passed at most once
+ * per id. */
+int shm_table_scan(const shm_table *t, int (*fn)(const shm_lock *rec, void *arg), void *arg)
+{
+    const struct shm_header *h = t->hdr;
+    uint64_t gen = atomic_load_explicit(&h->clear_gen, memory_order_acquire);
+    if (atomic_load_explicit(&h->state, memory_order_acquire) != SHM_STATE_READY)
+        return -LOCKD_EAGAIN;
+    uint32_t high = atomic_load_explicit(&h->rec_high, memory_order_acquire);
+    if (high > t->capacity)
+        high = t->capacity;
+    shm_lock l;
+    for (uint32_t id = 0; id < high; id++) {
+        int r = COPY_TORN;
+        for (int attempt = 0; attempt < READ_RETRIES && r == COPY_TORN; attempt++) {
+            if (attempt > 0)
+                cpu_relax();
+            r = rec_copy(t, id, &l);
+        }
+        if (r == COPY_TORN)
+            return -LOCKD_EAGAIN; /* a writer that died mid-update: never pass a torn copy */
+        if (r == COPY_FREE)
+            continue;
+        int rc = fn(&l, arg);
+        if (rc != 0)
+            return rc;
+    }
+    atomic_thread_fence(memory_order_acquire);
+    if (atomic_load_explicit(&h->clear_gen, memory_order_relaxed) != gen ||
+        atomic_load_explicit(&h->state, memory_order_relaxed) != SHM_STATE_READY)
+        return -LOCKD_EAGAIN;
+    return 0;
+}
+
 /* ---- writer: allocation -------------------------------------------------- */
 
 /* Returns the first unit of a free block of cls units, or 0 if the arena is
@@ -541,6 +635,9 @@ static uint32_t rec_alloc(shm_table *t)
         a->rec_free = atomic_load_explicit(&t->recs[id].off, memory_order_relaxed);
         return id;
     }
+    /* Before the record is written: a scan that sees the new bound reads
+     * the record as free, or as mid-update and retries, or finished. */
+    atomic_store_explicit(&t->hdr->rec_high, a->rec_bump + 1, memory_order_release);
     return a->rec_bump++;
 }
 
@@ -716,6 +813,11 @@ void shm_table_clear(shm_table *t)
     struct shm_header *h = t->hdr;
     struct shm_alloc *a = &h->alloc;
     atomic_store_explicit(&h->state, SHM_STATE_LOADING, memory_order_relaxed);
+    /* Scans walk records without the index: the generation tells them that
+     * records were punched (their counters restart at 0) under them. The
+     * release fence orders the bump before everything clear changes. */
+    atomic_fetch_add_explicit(&h->clear_gen, 1, memory_order_relaxed);
+    atomic_thread_fence(memory_order_release);
     uint64_t s = seq64_begin(&h->index_seq);
     if (punch(t->index, (h->buckets) * 8) != 0) {
         for (uint64_t i = 0; i <= t->mask; i++)
@@ -734,6 +836,7 @@ void shm_table_clear(shm_table *t)
     memset(a, 0, sizeof *a);
     a->arena_bump = 1;
     atomic_store_explicit(&h->count, 0, memory_order_relaxed);
+    atomic_store_explicit(&h->rec_high, 0, memory_order_relaxed);
     /* A raftproc that died mid-publish left status_seq odd forever. */
     uint64_t ss = atomic_load_explicit(&h->status_seq, memory_order_relaxed);
     if (ss & 1) {

@@ -23,6 +23,7 @@
 #include <stdint.h>
 
 #include "common/limits.h"
+#include "shm/stats.h"
 
 typedef struct shm_table shm_table; /* process-local handle; opaque */
 
@@ -78,6 +79,11 @@ int shm_table_make_readonly(shm_table *t);
 uint32_t shm_table_capacity(const shm_table *t);
 uint32_t shm_table_count(const shm_table *t);
 
+/* The node's counters for /metrics (shm/stats.h): a second mapping created
+ * and destroyed with the table, writable in every process (make_readonly
+ * does not touch it). Never NULL for a table from shm_table_create. */
+shm_stats *shm_table_stats(const shm_table *t);
+
 /* ---- readers (any process) ------------------------------------------- */
 
 /* Looks up name[0..len). On success copies the record into *out and returns
@@ -89,6 +95,21 @@ int shm_table_lookup(const shm_table *t, const char *name, size_t len, shm_lock 
 
 /* Copies the node status block consistently. */
 void shm_table_status(const shm_table *t, shm_node_status *out);
+
+/* Calls fn(rec, arg) with a consistent private copy of every held record, in
+ * record-id order (not name order), until fn returns non-zero (returned;
+ * fn should return a positive value). Walks the record array once: the
+ * cost is one pass over every record ever used since the last clear
+ * (O(capacity in use)), whatever fn keeps. Each record is copied under its
+ * own seqlock and retried (bounded) while the writer changes it, so a copy
+ * is never torn. Guarantees, with the writer running concurrently: a lock
+ * held for the whole scan is passed exactly once; a lock added or removed
+ * meanwhile may or may not be, and a name released and acquired again
+ * meanwhile may be passed twice (once per record it lived in).
+ * Returns -LOCKD_EAGAIN if the table is LOADING, was cleared during the
+ * scan, or a record stayed mid-update through every retry: the caller must
+ * then discard what fn received. Never blocks, never writes shared memory. */
+int shm_table_scan(const shm_table *t, int (*fn)(const shm_lock *rec, void *arg), void *arg);
 
 /* ---- writer (raftproc only) ------------------------------------------ */
 

@@ -7,6 +7,7 @@
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -14,6 +15,8 @@
 #include "common/errors.h"
 #include "common/log.h"
 #include "common/names.h"
+#include "worker/list.h"
+#include "worker/metrics.h"
 
 struct http_handler {
     h2o_handler_t super;
@@ -27,6 +30,8 @@ struct http_pending {
     enum params_method method;
     char *name; /* decoded, validated, NUL-terminated */
     size_t name_len;
+    unsigned metric_method; /* ctx->cur_* of the request, restored for the answer */
+    uint64_t start_ns;
 };
 
 /* ---- JSON writer into pool memory ---------------------------------------- */
@@ -243,13 +248,38 @@ static void http_header_retry_after(h2o_req_t *req)
                    H2O_STRLIT("1"));
 }
 
-/* Sends j as the whole response. leader_id 0: take it from shm. HEAD gets
- * the same headers (Content-Length included) and no body. */
-static void http_send(struct http_ctx *ctx, h2o_req_t *req, int status, struct http_json *j,
-                      uint64_t leader_id)
+static uint64_t http_now_ns(void)
+{
+    /* vDSO: ~20 ns. Not h2o's per-turn clock: it has millisecond steps,
+     * and most answers from shm take ~10 us (the first bucket is 100 us). */
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Counts the response to ctx->cur_req (if req is it) in this worker's stats
+ * slot: three relaxed atomic adds. Responses h2o makes without our handler
+ * (malformed HTTP, bodies over WORKER_ENTITY_MAX) are not seen here. */
+static void http_count(struct http_ctx *ctx, h2o_req_t *req, int status)
+{
+    if (ctx->cur_req != req)
+        return;
+    ctx->cur_req = NULL;
+    uint64_t now = http_now_ns();
+    uint64_t ns = now > ctx->cur_start_ns ? now - ctx->cur_start_ns : 0;
+    shm_stats_http_record(shm_table_stats(ctx->table), ctx->worker_index, ctx->cur_route,
+                          ctx->cur_method, metrics_code_index(status), metrics_bucket_index(ns),
+                          ns);
+}
+
+/* Sends body[0..len) as the whole response. leader_id 0: take it from shm.
+ * HEAD gets the same headers (Content-Length included) and no body. */
+static void http_send_body(struct http_ctx *ctx, h2o_req_t *req, int status, const char *ctype,
+                           size_t ctype_len, char *body, size_t len, uint64_t leader_id)
 {
     static h2o_generator_t generator = {NULL, NULL};
 
+    http_count(ctx, req, status);
     if (leader_id == 0) {
         shm_node_status st;
         shm_table_status(ctx->table, &st);
@@ -257,22 +287,29 @@ static void http_send(struct http_ctx *ctx, h2o_req_t *req, int status, struct h
     }
     if (leader_id != 0)
         http_header_u64(req, "x-lockd-leader", "X-Lockd-Leader", leader_id);
-    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, "Content-Type",
-                   H2O_STRLIT("application/json"));
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, "Content-Type", ctype,
+                   ctype_len);
     /* h2o decides keep-alive when the request is parsed; a request that was
      * already waiting when the drain began must not keep its connection. */
     if (ctx->draining)
         req->http1_is_persistent = 0;
     req->res.status = status;
     req->res.reason = http_reason(status);
-    req->res.content_length = j->len;
+    req->res.content_length = len;
     h2o_start_response(req, &generator);
     if (HTTP_METHOD_IS(req, "HEAD")) {
         h2o_send(req, NULL, 0, H2O_SEND_STATE_FINAL);
     } else {
-        h2o_iovec_t body = h2o_iovec_init(j->buf, j->len);
-        h2o_send(req, &body, 1, H2O_SEND_STATE_FINAL);
+        h2o_iovec_t iov = h2o_iovec_init(body, len);
+        h2o_send(req, &iov, 1, H2O_SEND_STATE_FINAL);
     }
+}
+
+/* Sends j (pool memory) as a JSON response. */
+static void http_send(struct http_ctx *ctx, h2o_req_t *req, int status, struct http_json *j,
+                      uint64_t leader_id)
+{
+    http_send_body(ctx, req, status, H2O_STRLIT("application/json"), j->buf, j->len, leader_id);
 }
 
 enum { HTTP_RETRY = 1 };
@@ -313,9 +350,10 @@ static void http_method_not_allowed(struct http_ctx *ctx, h2o_req_t *req, const 
 /* The lock object of GET: expires_in_ms counts down on this node's wall
  * clock from renewed_at_ms (the leader's clock in the log entry); 0 once
  * due, until the leader's expiry removes it. */
-static void http_json_lock(struct http_json *j, const char *name, size_t name_len,
-                           const char *owner, size_t owner_len, uint64_t token,
-                           uint64_t acquired_at_ms, uint64_t renewed_at_ms, uint64_t ttl_ms)
+static void http_json_lock_at(struct http_json *j, const char *name, size_t name_len,
+                              const char *owner, size_t owner_len, uint64_t token,
+                              uint64_t acquired_at_ms, uint64_t renewed_at_ms, uint64_t ttl_ms,
+                              uint64_t now)
 {
     http_json_lit(j, "{\"name\":");
     http_json_str(j, name, name_len);
@@ -329,13 +367,20 @@ static void http_json_lock(struct http_json *j, const char *name, size_t name_le
     http_json_u64_or_null(j, ttl_ms, ttl_ms != 0);
     http_json_lit(j, ",\"expires_in_ms\":");
     if (ttl_ms) {
-        uint64_t now = clock_wall_ms();
         uint64_t end = renewed_at_ms + ttl_ms;
         http_json_u64(j, end > now ? end - now : 0);
     } else {
         http_json_lit(j, "null");
     }
     http_json_lit(j, "}");
+}
+
+static void http_json_lock(struct http_json *j, const char *name, size_t name_len,
+                           const char *owner, size_t owner_len, uint64_t token,
+                           uint64_t acquired_at_ms, uint64_t renewed_at_ms, uint64_t ttl_ms)
+{
+    http_json_lock_at(j, name, name_len, owner, owner_len, token, acquired_at_ms, renewed_at_ms,
+                      ttl_ms, clock_wall_ms());
 }
 
 /* ---- raftproc answers ----------------------------------------------------- */
@@ -375,6 +420,10 @@ static void http_on_raft_answer(void *arg, const Lockd__Response *resp,
     struct http_ctx *ctx = p->ctx;
     h2o_req_t *req = p->req;
 
+    ctx->cur_req = req;
+    ctx->cur_route = METRICS_ROUTE_LOCK;
+    ctx->cur_method = p->metric_method;
+    ctx->cur_start_ns = p->start_ns;
     if (outcome != RAFT_CLIENT_ANSWERED) {
         http_reply_lost(p, outcome);
         return;
@@ -535,6 +584,8 @@ static void http_lock_via_raft(struct http_ctx *ctx, h2o_req_t *req, enum params
     p->method = method;
     p->name = name;
     p->name_len = len;
+    p->metric_method = ctx->cur_method;
+    p->start_ns = ctx->cur_start_ns;
 
     Lockd__Request msg = LOCKD__REQUEST__INIT;
     msg.name = name;
@@ -740,6 +791,98 @@ static void http_status(struct http_ctx *ctx, h2o_req_t *req)
     http_send(ctx, req, 200, &j, st.leader_id);
 }
 
+/* ---- /locks ------------------------------------------------------------------ */
+
+/* A page of locks in name order (see worker/list.h): one pass over the
+ * shared table per page, answered from this worker without raftproc. The
+ * scan is retried a few times if the writer cleared the table under it. */
+#define HTTP_LIST_SCAN_TRIES 3
+
+static void http_locks(struct http_ctx *ctx, h2o_req_t *req, const char *query, size_t query_len)
+{
+    if (!HTTP_METHOD_IS(req, "GET") && !HTTP_METHOD_IS(req, "HEAD")) {
+        http_method_not_allowed(ctx, req, H2O_STRLIT("GET, HEAD"));
+        return;
+    }
+    struct list_query q;
+    char err[LIST_ERR_MAX];
+    if (list_parse_query(query, query_len, &q, err, sizeof err) != 0) {
+        http_error(ctx, req, 400, err, 0);
+        return;
+    }
+    /* Up to ~3 MiB for limit=10000; freed before we return. */
+    void *mem = malloc(list_sel_mem_size(&q));
+    if (mem == NULL) {
+        http_error(ctx, req, 503, "Out of memory", HTTP_RETRY);
+        return;
+    }
+    shm_node_status st;
+    struct list_sel sel;
+    int rc = -LOCKD_EAGAIN;
+    for (int i = 0; i < HTTP_LIST_SCAN_TRIES && rc == -LOCKD_EAGAIN; i++) {
+        /* Status first: the applied index sent is one the scan has seen. */
+        shm_table_status(ctx->table, &st);
+        list_sel_init(&sel, &q, mem);
+        rc = shm_table_scan(ctx->table, list_sel_offer, &sel);
+        if (rc == -LOCKD_EAGAIN && st.state != SHM_STATE_READY)
+            break;
+    }
+    if (rc != 0) {
+        free(mem);
+        http_error(ctx, req, 503, "Service starting", HTTP_RETRY);
+        return;
+    }
+    shm_lock *const *page;
+    bool more;
+    size_t n = list_sel_finish(&sel, &page, &more);
+
+    struct http_json j;
+    http_json_init(&j, &req->pool, 64 + n * 200);
+    http_json_lit(&j, "{\"locks\":[");
+    uint64_t now = clock_wall_ms();
+    for (size_t i = 0; i < n; i++) {
+        const shm_lock *lk = page[i];
+        if (i > 0)
+            http_json_lit(&j, ",");
+        http_json_lock_at(&j, lk->name, lk->name_len, lk->owner, lk->owner_len, lk->token,
+                          lk->acquired_at_ms, lk->renewed_at_ms, lk->ttl_ms, now);
+    }
+    http_json_lit(&j, "],\"next\":");
+    if (more && n > 0)
+        http_json_str(&j, page[n - 1]->name, page[n - 1]->name_len);
+    else
+        http_json_lit(&j, "null");
+    http_json_lit(&j, "}");
+    free(mem);
+    http_header_u64(req, "x-lockd-applied-index", "X-Lockd-Applied-Index", st.applied_index);
+    http_send(ctx, req, 200, &j, st.leader_id);
+}
+
+/* ---- /metrics ----------------------------------------------------------------- */
+
+static void http_metrics(struct http_ctx *ctx, h2o_req_t *req)
+{
+    struct metrics_snapshot *snap = malloc(sizeof *snap);
+    char *text = NULL;
+    size_t len = 0;
+    if (snap != NULL) {
+        metrics_snapshot_take(ctx->table, snap);
+        if (metrics_render(snap, &text, &len) != 0)
+            text = NULL;
+    }
+    free(snap);
+    if (text == NULL) {
+        http_error(ctx, req, 503, "Out of memory", HTTP_RETRY);
+        return;
+    }
+    /* h2o sends from the buffer after we return: pool memory. */
+    char *body = h2o_mem_alloc_pool(&req->pool, len);
+    memcpy(body, text, len);
+    free(text);
+    http_send_body(ctx, req, 200, H2O_STRLIT("text/plain; version=0.0.4"), body,
+                   len, 0);
+}
+
 static void http_ops(struct http_ctx *ctx, h2o_req_t *req,
                      void (*fn)(struct http_ctx *, h2o_req_t *))
 {
@@ -820,8 +963,6 @@ static const char *http1_framing_problem(h2o_req_t *req)
 
 /* ---- routing ----------------------------------------------------------------- */
 
-#define HTTP_PATH_IS(p, n, lit) ((n) == sizeof(lit) - 1 && memcmp((p), (lit), sizeof(lit) - 1) == 0)
-
 /* Routes on the raw path (not h2o's normalised one): API.md checks the lock
  * name after percent-decoding the segment as sent, so "/lock/a/b" and
  * "/lock/a%2Fb" both reach the name check and fail on the '/'. */
@@ -837,24 +978,34 @@ static int http_on_req(h2o_handler_t *self, h2o_req_t *req)
         query_len = req->path.len - req->query_at - 1;
     }
 
+    ctx->cur_req = req;
+    ctx->cur_start_ns = http_now_ns();
+    ctx->cur_route = metrics_route_of(path, path_len);
+    ctx->cur_method = metrics_method_index(req->method.base, req->method.len);
+
     const char *framing = http1_framing_problem(req);
     if (framing) {
         /* The rest of the stream cannot be trusted: answer and close. */
         req->http1_is_persistent = 0;
         http_error(ctx, req, 400, framing, 0);
-        return 0;
-    }
-
-    if (path_len >= 6 && memcmp(path, "/lock/", 6) == 0)
+    } else if (ctx->cur_route == METRICS_ROUTE_LOCK) {
         http_lock(ctx, req, path + 6, path_len - 6, query, query_len);
-    else if (HTTP_PATH_IS(path, path_len, "/healthz"))
+    } else if (ctx->cur_route == METRICS_ROUTE_LOCKS) {
+        http_locks(ctx, req, query, query_len);
+    } else if (ctx->cur_route == METRICS_ROUTE_HEALTHZ) {
         http_ops(ctx, req, http_healthz);
-    else if (HTTP_PATH_IS(path, path_len, "/readyz"))
+    } else if (ctx->cur_route == METRICS_ROUTE_READYZ) {
         http_ops(ctx, req, http_readyz);
-    else if (HTTP_PATH_IS(path, path_len, "/status"))
+    } else if (ctx->cur_route == METRICS_ROUTE_STATUS) {
         http_ops(ctx, req, http_status);
-    else
+    } else if (ctx->cur_route == METRICS_ROUTE_METRICS) {
+        http_ops(ctx, req, http_metrics);
+    } else {
         http_error(ctx, req, 404, "Not Found", 0);
+    }
+    /* Answered (and counted) by now, or waiting for raftproc, whose answer
+     * restores cur_* from the pending request. */
+    ctx->cur_req = NULL;
     return 0;
 }
 

@@ -27,6 +27,13 @@ struct http_ctx {
                                     started (uptime survives worker restarts) */
     int draining;                /* set at SIGTERM: new writes get 503 */
     struct params_limits limits; /* from cfg */
+
+    /* The request being answered right now, for the request metrics: set
+     * while a request is routed and while raftproc's answer to one is
+     * handled (one event loop: never two at once). */
+    h2o_req_t *cur_req;
+    unsigned cur_route, cur_method; /* worker/metrics.h indices */
+    uint64_t cur_start_ns;          /* CLOCK_MONOTONIC when it was routed */
 };
 
 /* Registers the handler that serves every route on pathconf (registered for

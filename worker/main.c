@@ -121,6 +121,20 @@ static uint64_t worker_node_started_ms(void)
     return started <= now ? started : now;
 }
 
+/* Takes over stats slot `index` and counts a restart when the process that
+ * had it is gone: the master only starts a worker in a dead one's place
+ * after reaping it. A live predecessor means a reload (SIGHUP), where the
+ * old worker drains while we start: not a restart. (A predecessor that
+ * exited cleanly on a direct SIGTERM and was restarted counts too, as the
+ * master counts it.) Without a master change this is the only place that
+ * knows; pid reuse in between could hide one restart. */
+static void worker_claim_stats_slot(shm_stats *stats, unsigned index)
+{
+    pid_t prev = shm_stats_claim(stats, SHM_STATS_WORKER, index, getpid());
+    if (prev > 0 && prev != getpid() && kill(prev, 0) != 0 && errno == ESRCH)
+        shm_stats_count_restart(stats, SHM_STATS_WORKER);
+}
+
 static void worker_on_accept(h2o_socket_t *listener, const char *err);
 
 static void worker_on_accept_resume(h2o_timeout_entry_t *entry)
@@ -232,6 +246,7 @@ int worker_main(const struct lockd_config *cfg, shm_table *table, int listen_fd,
         log_error("cannot make the lock table read-only: %s", lockd_strerror(rc));
         return 1;
     }
+    worker_claim_stats_slot(shm_table_stats(table), index);
 
     memset(w, 0, sizeof *w);
     w->cfg = cfg;

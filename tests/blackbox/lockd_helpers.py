@@ -472,3 +472,290 @@ def expect(node, method, path, status, **kw):
 
 def is_int(v):
     return isinstance(v, int) and not isinstance(v, bool)
+
+
+# --------------------------------------------------------------------------
+# helpers for the lock-semantics tests (test_semantics.py, test_wait.py)
+
+def commit_index(node):
+    """commit_index from GET /status (None if not available)."""
+    r = node.request("GET", "/status", timeout=3)
+    if r.status != 200 or not isinstance(r.body, dict):
+        return None
+    v = r.body.get("commit_index")
+    return v if is_int(v) else None
+
+
+def metric_value(node, metric):
+    """Sum of the samples of `metric` in GET /metrics, or None when /metrics
+    or the metric is absent."""
+    try:
+        r = node.request("GET", "/metrics", timeout=3)
+    except (OSError, http.client.HTTPException):
+        return None
+    if r.status != 200:
+        return None
+    text = r.raw.decode("utf-8", "replace")
+    total, seen = 0.0, False
+    for ln in text.splitlines():
+        if ln.startswith("#"):
+            continue
+        m = re.match(r"^([A-Za-z_:][A-Za-z0-9_:]*)(\{[^}]*\})?\s+(\S+)", ln)
+        if m and m.group(1) == metric:
+            try:
+                total += float(m.group(3))
+                seen = True
+            except ValueError:
+                pass
+    return total if seen else None
+
+
+def kill9_raft(node, timeout=15.0):
+    """kill -9 of the Raft process; waits until the master has started a new
+    one and the node is ready again. Returns (old pid, new pid)."""
+    old = node.raft_pid()
+    assert old, "no single 'lockd: raft' child: %r" % node.child_pids()
+    os.kill(old, signal.SIGKILL)
+    new = wait_until(lambda: (lambda p: p if p and p != old else None)(node.raft_pid()),
+                     timeout)
+    assert new, "master did not restart the Raft process within %.0f s\n%s" % (
+        timeout, node.log_tail())
+    node.wait_ready(timeout)
+    return old, new
+
+
+class RawRequest:
+    """An HTTP/1.1 request sent synchronously on its own socket (so it has
+    left the client when the constructor returns); the response is read
+    later with result(), or the client goes away with close()."""
+
+    def __init__(self, node, method, path, body=None, timeout=30.0):
+        self.sock = socket.create_connection((node.host, node.port), timeout=timeout)
+        data = b""
+        hdrs = "Host: %s:%d\r\nConnection: close\r\n" % (node.host, node.port)
+        if body is not None:
+            data = json.dumps(body).encode() if isinstance(body, (dict, list)) else body
+            if isinstance(data, str):
+                data = data.encode()
+            hdrs += "Content-Type: application/json\r\n"
+        hdrs += "Content-Length: %d\r\n" % len(data)
+        self.sent_at = time.monotonic()
+        self.sock.sendall(("%s %s HTTP/1.1\r\n%s\r\n" % (method, path, hdrs)).encode() + data)
+        self.buf = b""
+        self.closed = False
+        self.resp = None
+
+    def _complete(self):
+        p = parse_raw_response(self.buf)
+        if p is None or b"\r\n\r\n" not in self.buf:
+            return None
+        status, hd, body = p
+        n = hd.get("content-length")
+        if n is not None and len(body) < int(n):
+            return None
+        if n is None and not self.closed:
+            return None
+        return Resp(status, hd, parse_body(body), body)
+
+    def result(self, timeout):
+        """The response (a Resp) once complete, or None if none arrived
+        within `timeout` seconds. Records .received_at."""
+        if self.resp is not None:
+            return self.resp
+        deadline = time.monotonic() + timeout
+        while not self.closed:
+            r = self._complete()
+            if r is not None:
+                self.resp = r
+                self.received_at = time.monotonic()
+                return r
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            self.sock.settimeout(max(0.01, left))
+            try:
+                b = self.sock.recv(65536)
+            except socket.timeout:
+                return None
+            except OSError:
+                self.closed = True
+                break
+            if not b:
+                self.closed = True
+            self.buf += b
+        self.resp = self._complete()
+        self.received_at = time.monotonic()
+        return self.resp
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+# --------------------------------------------------------------------------
+# multi-node clusters (test_cluster.py)
+
+def free_port_triple():
+    """A port P such that P (HTTP), P+1000 (Raft) and P+2000 (peer
+    forwarding) are free on 127.0.0.1 right now and clash with no port
+    handed out before in this test run (all three are recorded)."""
+    rnd = random.Random()
+    for _ in range(4000):
+        p = rnd.randrange(20000, 43000)
+        if any(q in _used_ports for q in range(p - 2000, p + 3000, 1000)):
+            continue
+        if _port_free(p) and _port_free(p + 1000) and _port_free(p + 2000):
+            _used_ports.update((p, p + 1000, p + 2000))
+            return p
+    raise RuntimeError("no free port triple found")
+
+
+FAST_ELECTION_ARGS = ("--election-timeout", "300ms", "--heartbeat-timeout", "50ms")
+
+
+class LockdCluster:
+    """An N-node cluster on loopback made with the node_factory fixture (so
+    the factory kills every process group at teardown and failures attach
+    every node's log). Node ids are 1..N; cluster.nodes[id] is a LockdNode
+    with .node_id set."""
+
+    def __init__(self, factory, size=3, workers=1, extra_args=FAST_ELECTION_ARGS,
+                 api_timeout="2s"):
+        self.factory = factory
+        self.ids = list(range(1, size + 1))
+        self.ports = {i: free_port_triple() for i in self.ids}
+        self.path = os.path.join(str(factory.base_dir), "cluster.json")
+        with open(self.path, "w") as f:
+            json.dump({str(i): "127.0.0.1:%d" % p for i, p in self.ports.items()}, f)
+        self.nodes = {}
+        self.stopped = set()       # ids currently SIGSTOPped
+        for i in self.ids:
+            name = "n%d" % i
+            data_dir = os.path.join(str(factory.base_dir), name + "-data")
+            argv = ["-cluster", self.path, "-id", str(i), "--data-dir", data_dir,
+                    "--workers", str(workers), "--api-timeout", api_timeout] + list(extra_args)
+            n = factory(name=name, start=False, argv=argv, port=self.ports[i], data_dir=data_dir)
+            n.node_id = i
+            self.nodes[i] = n
+
+    def __getitem__(self, nid):
+        return self.nodes[nid]
+
+    def address(self, nid):
+        return "127.0.0.1:%d" % self.ports[nid]
+
+    def start(self, timeout=20.0):
+        for n in self.nodes.values():
+            n.start()
+        for n in self.nodes.values():
+            n.wait_ready(timeout)
+        return self
+
+    def running(self):
+        """ids of nodes whose master runs and that are not stopped."""
+        return [i for i, n in self.nodes.items() if n.alive() and i not in self.stopped]
+
+    def status(self, nid, timeout=2.0):
+        """GET /status body of node nid, or None (error, timeout, non-200)."""
+        try:
+            r = self.nodes[nid].request("GET", "/status", timeout=timeout)
+        except (OSError, http.client.HTTPException):
+            return None
+        return r.body if r.status == 200 and isinstance(r.body, dict) else None
+
+    def agreed_leader(self, among=None):
+        """The leader id if every node in `among` (default: running()) answers
+        /status naming the same leader, and that leader is among them and
+        says role "leader"; else None."""
+        among = list(among if among is not None else self.running())
+        sts = {i: self.status(i) for i in among}
+        if any(s is None for s in sts.values()):
+            return None
+        ids = set()
+        for s in sts.values():
+            ld = s.get("leader")
+            ids.add(ld.get("id") if isinstance(ld, dict) else None)
+        if len(ids) != 1:
+            return None
+        lid = ids.pop()
+        if lid not in sts or sts[lid].get("role") != "leader":
+            return None
+        if [i for i, s in sts.items() if s.get("role") == "leader"] != [lid]:
+            return None
+        return lid
+
+    def wait_leader(self, timeout=10.0, among=None, exclude=()):
+        """Polls until agreed_leader(among) is a node not in `exclude`."""
+        def ok():
+            lid = self.agreed_leader(among)
+            return lid if lid is not None and lid not in exclude else None
+        lid = wait_until(ok, timeout, interval=0.02)
+        assert lid, "no agreed leader among %r within %.1f s: %r\n%s" % (
+            among if among is not None else self.running(), timeout,
+            {i: self.status(i) for i in (among or self.running())}, self.log_tails())
+        return lid
+
+    def followers(self, leader):
+        return [i for i in self.ids if i != leader]
+
+    def kill9(self, nid):
+        """SIGKILL to node nid's whole process group; waits until it is gone."""
+        self.nodes[nid].kill9()
+        self.stopped.discard(nid)
+
+    def sigstop(self, nid):
+        os.killpg(self.nodes[nid].pid, signal.SIGSTOP)
+        self.stopped.add(nid)
+
+    def sigcont(self, nid):
+        os.killpg(self.nodes[nid].pid, signal.SIGCONT)
+        self.stopped.discard(nid)
+
+    def restart(self, nid, wait=True, timeout=20.0):
+        """Starts node nid again after kill9 (same data dir, same ports)."""
+        n = self.nodes[nid]
+        n.start()
+        if wait:
+            n.wait_ready(timeout)
+        return n
+
+    def log_tails(self, lines=30):
+        return "\n".join(n.log_tail(lines) for n in self.nodes.values())
+
+    def cleanup(self):
+        """SIGCONT stopped nodes (the factory's teardown SIGKILLs every group)."""
+        for i in list(self.stopped):
+            try:
+                self.sigcont(i)
+            except OSError:
+                pass
+
+
+def try_request(node, method, path, timeout=2.0, body=None):
+    """node.request, but a connection error or timeout comes back as the
+    exception object instead of being raised."""
+    try:
+        return node.request(method, path, body=body, timeout=timeout)
+    except (OSError, http.client.HTTPException) as e:
+        return e
+
+
+def write_until_ok(nodes, method, path, timeout, per_request=1.0):
+    """Sends the request to each node of `nodes` in turn until one answers
+    200 or `timeout` passes. Returns (Resp or None, [(node name, outcome)...]
+    of the failed attempts)."""
+    deadline = time.monotonic() + timeout
+    tries = []
+    i = 0
+    while True:
+        n = nodes[i % len(nodes)]
+        i += 1
+        r = try_request(n, method, path, timeout=min(per_request, max(0.05, deadline - time.monotonic())))
+        if isinstance(r, Resp) and r.status == 200:
+            return r, tries
+        tries.append((n.name, r))
+        if time.monotonic() >= deadline:
+            return None, tries
+        time.sleep(0.02)
