@@ -255,6 +255,58 @@ static int fsm_cancel(fsm *f, const Lockd__Command *c, struct fsm_result *res)
     return 0;
 }
 
+struct fsm_names {
+    char (*names)[LOCKD_NAME_MAX + 1];
+    uint8_t *lens;
+    size_t n, cap;
+};
+
+static int fsm_collect_leased(const shm_lock *rec, void *arg)
+{
+    struct fsm_names *c = arg;
+    if (rec->ttl_ms == 0)
+        return 0;
+    if (c->n == c->cap)
+        return -LOCKD_EFULL;
+    memcpy(c->names[c->n], rec->name, (size_t)rec->name_len + 1);
+    c->lens[c->n++] = rec->name_len;
+    return 0;
+}
+
+/* A new leader cannot know how much of each lease ran under the old one, so
+ * it times every lease afresh; this makes that visible (renewed_at_ms, so
+ * expires_in_ms) identically on every replica. Revisions stay: expiry
+ * commands already timed against them remain valid. O(leases), once per
+ * leader change. */
+static int fsm_restart_leases(fsm *f, uint64_t time_ms, struct fsm_result *res)
+{
+    struct fsm_names c = {0};
+    c.cap = shm_table_count(f->table);
+    c.names = malloc((c.cap ? c.cap : 1) * sizeof(*c.names));
+    c.lens = malloc(c.cap ? c.cap : 1);
+    int rc = -LOCKD_ENOMEM;
+    if (c.names == NULL || c.lens == NULL)
+        goto out;
+    if ((rc = shm_table_foreach(f->table, fsm_collect_leased, &c)) != 0)
+        goto out;
+    for (size_t i = 0; i < c.n; i++) {
+        shm_lock rec;
+        if (shm_table_get(f->table, c.names[i], c.lens[i], &rec) != 0)
+            continue;
+        rec.renewed_at_ms = time_ms;
+        if ((rc = shm_table_put(f->table, &rec)) != 0)
+            goto out;
+        if (f->st != NULL && (rc = store_put(f->st, &rec)) != 0)
+            goto out;
+    }
+    res->status = LOCKD__STATUS__ST_OK;
+    rc = 0;
+out:
+    free(c.names);
+    free(c.lens);
+    return rc;
+}
+
 static int fsm_reset_waiters(fsm *f, struct fsm_result *res)
 {
     waitq_clear(f->wq);
@@ -369,8 +421,10 @@ int fsm_apply(fsm *f, uint64_t index, const void *buf, size_t len, const struct 
         res->error = NULL;
         res->granted = false;
         res->waiter_id = 0;
-        if (c->op == LOCKD__OP__OP_RESET_WAITERS) {
-            if ((rc = fsm_reset_waiters(f, res)) != 0)
+        if (c->op == LOCKD__OP__OP_RESET_WAITERS || c->op == LOCKD__OP__OP_RESTART_LEASES) {
+            rc = c->op == LOCKD__OP__OP_RESET_WAITERS ? fsm_reset_waiters(f, res)
+                                                      : fsm_restart_leases(f, e->time_ms, res);
+            if (rc != 0)
                 goto out;
             continue;
         }

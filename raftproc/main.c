@@ -133,6 +133,8 @@ static void raftproc_on_role(void *arg, enum consensus_role role, bool ready)
          * process before a restart): they were answered 503; drop them. */
         if (fsm_waiters(rp->f) > 0)
             rp_server_reset_waiters(rp->server);
+        if (leases_pending(rp->leases) > 0)
+            rp_server_restart_leases(rp->server);
         log_info("leading: timing %zu leases, dropping %zu inherited waiters", leases_pending(rp->leases),
                  fsm_waiters(rp->f));
     } else {

@@ -109,6 +109,16 @@ struct rp_server {
     forwarder *fwd;          /* to the leader, when this node follows */
     struct fwd_ctx *fwd_waits; /* forwarded acquires with a wait (for cancels) */
     struct waiting *waiting; /* unordered; linear scans (waiters are few) */
+    /* Recent hand-overs, in case the waiter's client turns out to have left
+     * just before: its late cancel then gives the lock back. */
+    struct granted {
+        struct reply_to to;
+        uint64_t token;
+        uint8_t name_len, owner_len;
+        char name[LOCKD_NAME_MAX + 1];
+        char owner[LOCKD_OWNER_MAX + 1];
+    } granted[64];
+    unsigned granted_next;
     size_t n_waiting, cap_waiting;
     struct rp_server_stats stats;
 };
@@ -292,6 +302,17 @@ static void waiting_cancel(rp_server *s, struct waiting *w)
         w->cancel_sent = true;
 }
 
+static void server_remember_grant(rp_server *s, const struct reply_to *to, const shm_lock *l)
+{
+    struct granted *g = &s->granted[s->granted_next++ % 64];
+    g->to = *to;
+    g->token = l->token;
+    g->name_len = l->name_len;
+    g->owner_len = l->owner_len;
+    memcpy(g->name, l->name, (size_t)l->name_len + 1);
+    memcpy(g->owner, l->owner, (size_t)l->owner_len + 1);
+}
+
 /* One command's result: answer its caller, and serve the waiters it moved. */
 static void server_result(rp_server *s, struct reply_to *to, const struct fsm_result *r, Lockd__Op op)
 {
@@ -341,6 +362,7 @@ static void server_result(rp_server *s, struct reply_to *to, const struct fsm_re
             struct fsm_result got = {.status = LOCKD__STATUS__ST_OK, .has_lock = true, .lock = r->grant};
             server_reply(s, &w->to, LOCKD__STATUS__ST_OK, &got, NULL, 0);
             s->stats.handoffs++;
+            server_remember_grant(s, &w->to, &r->grant);
         } else {
             /* Handed to a waiter nobody listens to any more (its worker or
              * a previous leader is gone): give it back, token-checked so a
@@ -351,6 +373,11 @@ static void server_result(rp_server *s, struct reply_to *to, const struct fsm_re
         if (w != NULL)
             waiting_drop(s, w);
     }
+    /* An acquire that was willing to wait got the lock at once: its client
+     * may still leave before the answer reaches it (see server_abandon). */
+    if (op == LOCKD__OP__OP_ACQUIRE && to->wait_ms > 0 && r->status == LOCKD__STATUS__ST_OK && r->has_lock &&
+        r->lock.acquired_at_ms == r->lock.renewed_at_ms) /* a new hold, not a renewal */
+        server_remember_grant(s, to, &r->lock);
     server_reply(s, to, r->status, r, NULL, 0);
 }
 
@@ -671,6 +698,11 @@ int rp_server_reset_waiters(rp_server *s)
     return server_submit_internal(s, LOCKD__OP__OP_RESET_WAITERS, "-", 1, "", 0, 0, 0, 0);
 }
 
+int rp_server_restart_leases(rp_server *s)
+{
+    return server_submit_internal(s, LOCKD__OP__OP_RESTART_LEASES, "-", 1, "", 0, 0, 0, 0);
+}
+
 void rp_server_leadership_lost(rp_server *s)
 {
     for (size_t i = 0; i < s->n_waiting; i++)
@@ -694,6 +726,16 @@ static void server_abandon(rp_server *s, struct conn *cn, uint64_t req_id)
     for (struct fwd_ctx *x = s->fwd_waits; x != NULL; x = x->next) {
         if (x->to.slot == cn->slot && x->to.gen == cn->gen && x->to.req_id == req_id) {
             forwarder_cancel(s->fwd, x->fid);
+            return;
+        }
+    }
+    for (unsigned i = 0; i < 64; i++) {
+        struct granted *g = &s->granted[i];
+        if (g->name_len != 0 && g->to.slot == cn->slot && g->to.gen == cn->gen && g->to.req_id == req_id) {
+            /* Handed over just before its client left: give it back, token-checked. */
+            server_submit_internal(s, LOCKD__OP__OP_RELEASE, g->name, g->name_len, g->owner, g->owner_len, g->token,
+                                   0, 0);
+            g->name_len = 0;
             return;
         }
     }

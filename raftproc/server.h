@@ -36,6 +36,10 @@ int rp_server_submit(rp_server *s, Lockd__Op op, const char *name, size_t len, u
  * (their clients waited on the old leader, which answered them 503). */
 int rp_server_reset_waiters(rp_server *s);
 
+/* Queues OP_RESTART_LEASES: makes the full TTL a new leader gives every
+ * lease visible in the replicated state (renewed_at_ms). */
+int rp_server_restart_leases(rp_server *s);
+
 /* Answers every queued waiter 503 (this node is no longer the leader). */
 void rp_server_leadership_lost(rp_server *s);
 
