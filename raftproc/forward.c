@@ -108,6 +108,12 @@ static void fwd_drop_conn(forwarder *f, const char *why)
 
 void forwarder_reset(forwarder *f, const char *why) { fwd_drop_conn(f, why); }
 
+void forwarder_leader_changed(forwarder *f, uint64_t leader_id)
+{
+    if (leader_id != f->leader_id && (f->conn != NULL || f->head != NULL))
+        fwd_drop_conn(f, "Leader changed; outcome unknown");
+}
+
 static void fwd_write_done(uv_write_t *req, int status)
 {
     struct fconn *c = req->data;
@@ -294,7 +300,7 @@ int64_t forwarder_send(forwarder *f, uint64_t leader_id, Lockd__Request *req, fo
     c->cb = cb;
     c->arg = arg;
     /* A queued acquire may legitimately take its whole wait. */
-    c->deadline_ms = clock_monotonic_ms() + f->cfg->api_timeout_ms + 1000 +
+    c->deadline_ms = clock_monotonic_ms() + f->cfg->api_timeout_ms +
                      (req->op == LOCKD__OP__OP_ACQUIRE ? req->wait_ms : 0);
     c->hnext = f->buckets[id % FWD_BUCKETS];
     f->buckets[id % FWD_BUCKETS] = c;

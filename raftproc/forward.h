@@ -36,6 +36,11 @@ void forwarder_cancel(forwarder *f, int64_t fid);
 /* Drops the connection and ends everything in flight (outcome unknown). */
 void forwarder_reset(forwarder *f, const char *why);
 
+/* The leader is now leader_id (0: none known): requests in flight to
+ * another node end with an unknown outcome right away instead of at their
+ * deadline (the old leader may be gone or stopped). */
+void forwarder_leader_changed(forwarder *f, uint64_t leader_id);
+
 void forwarder_close(forwarder *f);
 
 #endif

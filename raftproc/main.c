@@ -120,6 +120,7 @@ static void raftproc_on_change(void *arg, const char *name, size_t len, const sh
 static void raftproc_on_role(void *arg, enum consensus_role role, bool ready)
 {
     struct raftproc *rp = arg;
+    rp_server_leader_changed(rp->server, consensus_leader(rp->cons, NULL));
     bool leading = role == CONSENSUS_LEADER && ready;
     if (leading == rp->leading)
         return;

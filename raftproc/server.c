@@ -703,6 +703,12 @@ int rp_server_restart_leases(rp_server *s)
     return server_submit_internal(s, LOCKD__OP__OP_RESTART_LEASES, "-", 1, "", 0, 0, 0, 0);
 }
 
+void rp_server_leader_changed(rp_server *s, uint64_t leader_id)
+{
+    if (s->fwd != NULL)
+        forwarder_leader_changed(s->fwd, leader_id);
+}
+
 void rp_server_leadership_lost(rp_server *s)
 {
     for (size_t i = 0; i < s->n_waiting; i++)
