@@ -349,7 +349,7 @@ int consensus_start(uv_loop_t *loop, const struct lockd_config *cfg, fsm *f, shm
     raft_set_pre_vote(&c->raft, true);
     rv = raft_start(&c->raft);
     if (rv != 0) {
-        log_error("raft start failed: %s", raft_errmsg(&c->raft));
+        log_error("raft start failed (%s): %s", raft_strerror(rv), raft_errmsg(&c->raft));
         goto fail_io;
     }
     c->started = true;

@@ -166,6 +166,10 @@ static void raftproc_on_signal(uv_signal_t *h, int signum)
     log_info("signal %d: stopping", signum);
     uv_signal_stop(&rp->sigterm);
     uv_signal_stop(&rp->sigint);
+    /* A second stop signal (the master's, after the process group's) must
+     * not kill us mid-close with the default action. */
+    signal(SIGTERM, SIG_IGN);
+    signal(SIGINT, SIG_IGN);
     rp->leading = false;
     uv_timer_stop(&rp->lease_timer);
     rp_server_stop(rp->server);

@@ -62,10 +62,12 @@ def _port_free(port):
 
 def free_port_pair():
     """A port P such that P (HTTP) and P+1000 (Raft) are both free on
-    127.0.0.1 right now, and not handed out before in this test run."""
+    127.0.0.1 right now, and not handed out before in this test run.
+    Below the kernel's range for outgoing connections (32768+), so a
+    restarted node never finds its port taken by someone's client socket."""
     rnd = random.Random()
     for _ in range(2000):
-        p = rnd.randrange(20000, 44000)
+        p = rnd.randrange(10000, 29000)
         if p in _used_ports or (p + 1000) in _used_ports or (p - 1000) in _used_ports:
             continue
         if _port_free(p) and _port_free(p + 1000):
@@ -597,13 +599,29 @@ class RawRequest:
 # --------------------------------------------------------------------------
 # multi-node clusters (test_cluster.py)
 
+def _ephemeral_range():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            lo, hi = (int(x) for x in f.read().split())
+        return lo, hi
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_port_triple():
     """A port P such that P (HTTP), P+1000 (Raft) and P+2000 (peer
     forwarding) are free on 127.0.0.1 right now and clash with no port
-    handed out before in this test run (all three are recorded)."""
+    handed out before in this test run (all three are recorded). Chosen
+    below the kernel's ephemeral range when possible: a node killed and
+    restarted must find its ports free again, and an outgoing connection
+    may take any free ephemeral port in between."""
     rnd = random.Random()
+    eph_lo, eph_hi = _ephemeral_range()
+    lo, hi = 12000, eph_lo - 2001
+    if hi - lo < 3000:
+        lo, hi = max(eph_hi + 1, 12000), 63000
     for _ in range(4000):
-        p = rnd.randrange(20000, 43000)
+        p = rnd.randrange(lo, hi)
         if any(q in _used_ports for q in range(p - 2000, p + 3000, 1000)):
             continue
         if _port_free(p) and _port_free(p + 1000) and _port_free(p + 2000):
