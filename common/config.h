@@ -4,6 +4,7 @@
 #ifndef LOCKD_COMMON_CONFIG_H
 #define LOCKD_COMMON_CONFIG_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "common/log.h"
@@ -38,6 +39,7 @@ struct lockd_config {
     unsigned n_nodes;
     struct cluster_node nodes[LOCKD_MAX_NODES];
     const struct cluster_node *self; /* points into nodes[] */
+    bool join;                       /* --join: never bootstrap; wait to be added */
 
     /* HTTP */
     char listen_host[LOCKD_ADDR_MAX]; /* bind address for HTTP */

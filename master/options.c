@@ -27,6 +27,7 @@ struct opt {
 static const struct opt OPTIONS[] = {
     {"cluster", OPT_STR, "FILE", "cluster file: JSON {\"<id>\":\"host:port\",...}"},
     {"id", OPT_UINT, "N", "this node's id in the cluster file"},
+    {"join", OPT_FLAG, NULL, "join a running cluster: do not bootstrap, wait for `lockctl members add`"},
     {"listen", OPT_STR, "HOST:PORT", "HTTP bind address (default 127.0.0.1:2080, or this node's entry)"},
     {"workers", OPT_UINT, "N", "HTTP worker processes (default: number of CPUs)"},
     {"store", OPT_STR, "lmdb|memory", "persistence mode (default lmdb)"},
@@ -301,6 +302,10 @@ enum options_result options_parse(int argc, char **argv, struct lockd_config *cf
         if (o->kind == OPT_FLAG) {
             if (eq != NULL)
                 return ERR("option --%s takes no value", o->name);
+            if (strcmp(o->name, "join") == 0) {
+                cfg->join = true;
+                continue;
+            }
             if (strcmp(o->name, "help") == 0)
                 options_usage(out);
             else

@@ -15,6 +15,7 @@
 
 #include "common/clock.h"
 #include "common/errors.h"
+#include "common/limits.h"
 #include "common/log.h"
 
 #define CONSENSUS_TICK_MS 20
@@ -137,6 +138,16 @@ uint64_t consensus_leader(const consensus *c, const char **http_address)
         if (n != NULL) {
             snprintf(addr, sizeof(addr), "%s:%u", n->http_host, n->http_port);
             *http_address = addr;
+        } else if (c->leader_id != 0) {
+            /* Added at run time, not in our cluster file: its HTTP port by
+             * the default rule (Raft port - 1000). */
+            const char *ra = consensus_leader_raft_address(c);
+            const char *colon = strrchr(ra, ':');
+            int port = colon ? atoi(colon + 1) - LOCKD_RAFT_PORT_OFFSET : 0;
+            if (port > 0) {
+                snprintf(addr, sizeof(addr), "%.*s:%d", (int)(colon - ra), ra, port);
+                *http_address = addr;
+            }
         }
     }
     return c->leader_id;
@@ -336,7 +347,9 @@ int consensus_start(uv_loop_t *loop, const struct lockd_config *cfg, fsm *f, shm
             goto fail_io;
         }
     }
-    rv = raft_bootstrap(&c->raft, &conf);
+    /* A node that joins a running cluster (--join) must not bootstrap: the
+     * leader adds it (lockctl members add) and sends it the log. */
+    rv = cfg->join ? RAFT_CANTBOOTSTRAP : raft_bootstrap(&c->raft, &conf);
     raft_configuration_close(&conf);
     if (rv != 0 && rv != RAFT_CANTBOOTSTRAP) {
         log_error("raft bootstrap failed: %s", raft_errmsg(&c->raft));
@@ -413,6 +426,143 @@ int consensus_propose(consensus *c, void *buf, size_t len, consensus_apply_cb cb
     }
     c->inflight++;
     return 0;
+}
+
+/* ---- membership ------------------------------------------------------ */
+
+struct change {
+    struct raft_change req;
+    struct raft_transfer treq;
+    consensus *c;
+    consensus_change_cb cb;
+    void *data;
+    uint64_t id;      /* add: promote this node once added */
+    bool promote;
+};
+
+static void consensus_change_done(struct change *ch, int status)
+{
+    ch->c->inflight--;
+    ch->cb(ch->data, status == 0 ? 0 : -LOCKD_EINVAL, status == 0 ? NULL : raft_strerror(status));
+    free(ch);
+}
+
+static void consensus_promoted(struct raft_change *req, int status)
+{
+    struct change *ch = req->data;
+    if (status == 0)
+        log_info("raft member %llu promoted to voter", (unsigned long long)ch->id);
+    consensus_change_done(ch, status);
+}
+
+static void consensus_added(struct raft_change *req, int status)
+{
+    struct change *ch = req->data;
+    if (status != 0 || !ch->promote || ch->c->closing) {
+        consensus_change_done(ch, status);
+        return;
+    }
+    log_info("raft member %llu added; catching it up before promoting", (unsigned long long)ch->id);
+    /* 0.15 replicates the log to the spare for up to max_catch_up_rounds
+     * before the configuration change that makes it a voter. */
+    int rv = raft_assign(&ch->c->raft, &ch->req, ch->id, RAFT_VOTER, consensus_promoted);
+    if (rv != 0)
+        consensus_change_done(ch, rv);
+}
+
+static struct change *consensus_change_new(consensus *c, consensus_change_cb cb, void *data)
+{
+    if (c->closing || raft_state(&c->raft) != RAFT_LEADER)
+        return NULL;
+    struct change *ch = calloc(1, sizeof(*ch));
+    if (ch == NULL)
+        return NULL;
+    ch->c = c;
+    ch->cb = cb;
+    ch->data = data;
+    ch->req.data = ch;
+    ch->treq.data = ch;
+    return ch;
+}
+
+int consensus_member_add(consensus *c, uint64_t id, const char *raft_address, consensus_change_cb cb, void *data)
+{
+    struct change *ch = consensus_change_new(c, cb, data);
+    if (ch == NULL)
+        return -LOCKD_ENOTLEADER;
+    ch->id = id;
+    ch->promote = true;
+    int rv = raft_add(&c->raft, &ch->req, id, raft_address, consensus_added);
+    if (rv != 0) {
+        log_warn("raft_add %llu %s: %s", (unsigned long long)id, raft_address, raft_errmsg(&c->raft));
+        free(ch);
+        return -LOCKD_EINVAL;
+    }
+    c->inflight++;
+    return 0;
+}
+
+int consensus_member_remove(consensus *c, uint64_t id, consensus_change_cb cb, void *data)
+{
+    struct change *ch = consensus_change_new(c, cb, data);
+    if (ch == NULL)
+        return -LOCKD_ENOTLEADER;
+    ch->id = id;
+    int rv = raft_remove(&c->raft, &ch->req, id, consensus_promoted);
+    if (rv != 0) {
+        log_warn("raft_remove %llu: %s", (unsigned long long)id, raft_errmsg(&c->raft));
+        free(ch);
+        return -LOCKD_EINVAL;
+    }
+    c->inflight++;
+    return 0;
+}
+
+static void consensus_transferred(struct raft_transfer *req)
+{
+    struct change *ch = req->data;
+    /* 0.15 reports no status: success is a different leader now. */
+    raft_id id;
+    const char *addr;
+    raft_leader(&ch->c->raft, &id, &addr);
+    consensus_change_done(ch, id != ch->c->cfg->node_id ? 0 : RAFT_NOTLEADER);
+}
+
+int consensus_transfer(consensus *c, uint64_t id, consensus_change_cb cb, void *data)
+{
+    struct change *ch = consensus_change_new(c, cb, data);
+    if (ch == NULL)
+        return -LOCKD_ENOTLEADER;
+    int rv = raft_transfer(&c->raft, &ch->treq, id, consensus_transferred);
+    if (rv != 0) {
+        log_warn("raft_transfer to %llu: %s", (unsigned long long)id, raft_errmsg(&c->raft));
+        free(ch);
+        return -LOCKD_EINVAL;
+    }
+    c->inflight++;
+    return 0;
+}
+
+size_t consensus_members(const consensus *c, struct consensus_member *out, size_t max)
+{
+    const struct raft_configuration *conf = &c->raft.configuration;
+    size_t n = 0;
+    for (unsigned i = 0; i < conf->n && n < max; i++, n++) {
+        out[n].id = conf->servers[i].id;
+        snprintf(out[n].raft_address, sizeof(out[n].raft_address), "%s", conf->servers[i].address);
+        out[n].role = conf->servers[i].role == RAFT_VOTER     ? "voter"
+                      : conf->servers[i].role == RAFT_STANDBY ? "standby"
+                                                              : "spare";
+    }
+    return n;
+}
+
+const char *consensus_leader_raft_address(const consensus *c)
+{
+    raft_id id;
+    const char *addr = NULL;
+    raft_leader((struct raft *)&c->raft, &id, &addr);
+    return addr != NULL ? addr : "";
 }
 
 void consensus_close(consensus *c, uint64_t drain_ms, void (*done)(void *arg, bool clean), void *arg)

@@ -67,6 +67,28 @@ uint64_t consensus_leader(const consensus *c, const char **http_address);
 bool consensus_ready(const consensus *c);
 unsigned consensus_inflight(const consensus *c);
 
+/* ---- membership (leader only; errors: -LOCKD_ENOTLEADER, -LOCKD_EINVAL
+ * with the library's message in err) ---------------------------------- */
+
+typedef void (*consensus_change_cb)(void *data, int status, const char *err);
+
+struct consensus_member {
+    uint64_t id;
+    char raft_address[LOCKD_ADDR_MAX + 8];
+    const char *role; /* "voter", "standby", "spare" */
+};
+
+/* Adds node id at raft_address ("a.b.c.d:port") as a spare, lets it catch
+ * up, then promotes it to voter; cb once at the end (or on failure). */
+int consensus_member_add(consensus *c, uint64_t id, const char *raft_address, consensus_change_cb cb, void *data);
+int consensus_member_remove(consensus *c, uint64_t id, consensus_change_cb cb, void *data);
+/* Hands leadership to id (0: the most up-to-date voter). */
+int consensus_transfer(consensus *c, uint64_t id, consensus_change_cb cb, void *data);
+/* Copies up to max members of the current configuration; returns the count. */
+size_t consensus_members(const consensus *c, struct consensus_member *out, size_t max);
+/* The Raft address of the leader ("" if unknown). */
+const char *consensus_leader_raft_address(const consensus *c);
+
 /* Publishes role/leader/term/indexes into the shm status block. */
 void consensus_publish(consensus *c);
 

@@ -11,6 +11,7 @@
 
 #include "common/clock.h"
 #include "common/errors.h"
+#include "common/limits.h"
 #include "common/log.h"
 #include "proto/frame.h"
 
@@ -225,21 +226,19 @@ static void fwd_connected(uv_connect_t *req, int status)
     fwd_flush(&f->flush);
 }
 
-static const struct cluster_node *fwd_node(const forwarder *f, uint64_t id)
+/* The leader's peer port is its Raft port + 1000, whether it came from the
+ * cluster file or was added at run time. */
+static int fwd_connect(forwarder *f, const char *leader_raft_address)
 {
-    for (unsigned i = 0; i < f->cfg->n_nodes; i++)
-        if (f->cfg->nodes[i].id == id)
-            return &f->cfg->nodes[i];
-    return NULL;
-}
-
-static int fwd_connect(forwarder *f)
-{
-    const struct cluster_node *n = fwd_node(f, f->leader_id);
-    if (n == NULL || cluster_peer_port(n) > 65535)
+    char host[LOCKD_ADDR_MAX];
+    const char *colon = strrchr(leader_raft_address, ':');
+    if (colon == NULL || (size_t)(colon - leader_raft_address) >= sizeof(host))
         return -LOCKD_ENOENT;
+    memcpy(host, leader_raft_address, (size_t)(colon - leader_raft_address));
+    host[colon - leader_raft_address] = '\0';
+    int port = atoi(colon + 1) + LOCKD_PEER_PORT_OFFSET;
     struct sockaddr_in sa;
-    if (uv_ip4_addr(n->raft_host, (int)cluster_peer_port(n), &sa) != 0)
+    if (port <= LOCKD_PEER_PORT_OFFSET || port > 65535 || uv_ip4_addr(host, port, &sa) != 0)
         return -LOCKD_ENOENT;
     struct fconn *c = calloc(1, sizeof(*c));
     if (c == NULL)
@@ -256,7 +255,8 @@ static int fwd_connect(forwarder *f)
     return 0;
 }
 
-int64_t forwarder_send(forwarder *f, uint64_t leader_id, Lockd__Request *req, forward_cb cb, void *arg)
+int64_t forwarder_send(forwarder *f, uint64_t leader_id, const char *leader_raft_address, Lockd__Request *req,
+                       forward_cb cb, void *arg)
 {
     if (leader_id != f->leader_id) {
         fwd_drop_conn(f, "Leader changed; outcome unknown");
@@ -266,7 +266,7 @@ int64_t forwarder_send(forwarder *f, uint64_t leader_id, Lockd__Request *req, fo
     if (f->conn == NULL) {
         if (clock_monotonic_ms() - f->failed_at_ms < FWD_RETRY_MS)
             return -LOCKD_EAGAIN;
-        int rc = fwd_connect(f);
+        int rc = fwd_connect(f, leader_raft_address);
         if (rc != 0)
             return rc;
     }

@@ -22,12 +22,14 @@ typedef void (*forward_cb)(void *arg, const Lockd__Response *resp, const char *w
 
 int forwarder_create(uv_loop_t *loop, const struct lockd_config *cfg, forwarder **out);
 
-/* Relays req to the leader `leader_id` (a node of cfg). req->id is replaced
+/* Relays req to the leader `leader_id` whose Raft address is
+ * leader_raft_address (its peer port is that port + 1000). req->id is replaced
  * (and restored before return). Returns a forward handle > 0 (used by
  * forwarder_cancel), or -LOCKD_ENOENT (unknown leader), -LOCKD_EAGAIN
  * (connection backlog full), -LOCKD_ENOMEM. cb is called only after a
  * successful return. */
-int64_t forwarder_send(forwarder *f, uint64_t leader_id, Lockd__Request *req, forward_cb cb, void *arg);
+int64_t forwarder_send(forwarder *f, uint64_t leader_id, const char *leader_raft_address, Lockd__Request *req,
+                       forward_cb cb, void *arg);
 
 /* Tells the leader that the client of forward handle `fid` left (its queued
  * acquire must leave the queue). Best effort. */

@@ -606,11 +606,13 @@ static void server_forward(rp_server *s, struct conn *cn, struct reply_to *to, L
     uint64_t leader = consensus_leader(s->cons, NULL);
     struct fwd_ctx *x = NULL;
     int64_t fid = -LOCKD_ENOENT;
+    if (s->fwd == NULL && leader != 0 && leader != s->cfg->node_id && forwarder_create(s->loop, s->cfg, &s->fwd) != 0)
+        s->fwd = NULL; /* a node that joined at run time starts forwarding now */
     if (s->fwd != NULL && !cn->peer && leader != 0 && leader != s->cfg->node_id &&
         (x = calloc(1, sizeof(*x))) != NULL) {
         x->s = s;
         x->to = *to;
-        fid = forwarder_send(s->fwd, leader, r, server_forwarded, x);
+        fid = forwarder_send(s->fwd, leader, consensus_leader_raft_address(s->cons), r, server_forwarded, x);
     }
     if (fid < 0) {
         free(x);
@@ -627,12 +629,97 @@ static void server_forward(rp_server *s, struct conn *cn, struct reply_to *to, L
     }
 }
 
+/* ---- membership --------------------------------------------------------- */
+
+struct change_ctx {
+    rp_server *s;
+    struct reply_to to;
+};
+
+static void server_change_done(void *data, int status, const char *err)
+{
+    struct change_ctx *x = data;
+    server_reply(x->s, &x->to, status == 0 ? LOCKD__STATUS__ST_OK : LOCKD__STATUS__ST_BAD_REQUEST, NULL, err, 0);
+    free(x);
+}
+
+static void server_members(rp_server *s, struct reply_to *to)
+{
+    struct consensus_member m[LOCKD_MAX_NODES * 2];
+    size_t n = consensus_members(s->cons, m, sizeof(m) / sizeof(m[0]));
+    struct conn *cn = server_conn(s, to->slot, to->gen);
+    if (cn == NULL)
+        return;
+    Lockd__Member pm[sizeof(m) / sizeof(m[0])], *pp[sizeof(m) / sizeof(m[0])];
+    uint64_t leader = consensus_leader(s->cons, NULL);
+    for (size_t i = 0; i < n; i++) {
+        lockd__member__init(&pm[i]);
+        pm[i].id = m[i].id;
+        pm[i].raft_address = m[i].raft_address;
+        pm[i].role = (char *)m[i].role;
+        pm[i].leader = m[i].id == leader;
+        pp[i] = &pm[i];
+    }
+    Lockd__Response r = LOCKD__RESPONSE__INIT;
+    r.id = to->req_id;
+    r.status = LOCKD__STATUS__ST_OK;
+    r.leader_id = leader;
+    r.n_members = n;
+    r.members = pp;
+    to->answered = true;
+    conn_append_frame(cn, &r.base);
+}
+
+/* Membership operations: OP_MEMBERS anywhere, changes on the leader
+ * (forwarded there by followers). Returns true when it handled r. */
+static bool server_membership(rp_server *s, struct conn *cn, struct reply_to *to, Lockd__Request *r)
+{
+    if (r->op == LOCKD__OP__OP_MEMBERS) {
+        server_members(s, to);
+        return true;
+    }
+    if (r->op != LOCKD__OP__OP_MEMBER_ADD && r->op != LOCKD__OP__OP_MEMBER_REMOVE && r->op != LOCKD__OP__OP_TRANSFER)
+        return false;
+    if (consensus_role(s->cons) != CONSENSUS_LEADER) {
+        server_forward(s, cn, to, r);
+        return true;
+    }
+    struct change_ctx *x = malloc(sizeof(*x));
+    if (x == NULL) {
+        server_reply(s, to, LOCKD__STATUS__ST_UNAVAILABLE, NULL, "Out of memory", 0);
+        return true;
+    }
+    x->s = s;
+    x->to = *to;
+    int rc;
+    if (r->op == LOCKD__OP__OP_MEMBER_ADD)
+        rc = r->node_id == 0 || r->address[0] == '\0'
+                 ? -LOCKD_EINVAL
+                 : consensus_member_add(s->cons, r->node_id, r->address, server_change_done, x);
+    else if (r->op == LOCKD__OP__OP_MEMBER_REMOVE)
+        rc = consensus_member_remove(s->cons, r->node_id, server_change_done, x);
+    else
+        rc = consensus_transfer(s->cons, r->node_id, server_change_done, x);
+    if (rc != 0) {
+        free(x);
+        server_reply(s, to, rc == -LOCKD_ENOTLEADER ? LOCKD__STATUS__ST_NOT_LEADER : LOCKD__STATUS__ST_BAD_REQUEST,
+                     NULL, rc == -LOCKD_ENOTLEADER ? "Not the leader" : "Membership change refused (see the log)", 0);
+    } else {
+        log_info("membership: op %d node %llu %s", r->op, (unsigned long long)r->node_id, r->address);
+    }
+    return true;
+}
+
 static void server_enqueue(rp_server *s, struct conn *cn, Lockd__Request *r)
 {
     struct reply_to to = {.slot = cn->slot, .gen = cn->gen, .req_id = r->id};
     char err[96];
     if (r->op == LOCKD__OP__OP_CANCEL) {
         server_abandon(s, cn, r->cancel_id);
+        lockd__request__free_unpacked(r, NULL);
+        return;
+    }
+    if (server_membership(s, cn, &to, r)) {
         lockd__request__free_unpacked(r, NULL);
         return;
     }
