@@ -20,6 +20,7 @@
 #include "shm/table.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -547,11 +548,38 @@ static int rec_copy(const shm_table *t, uint32_t id, shm_lock *out)
     return COPY_HELD;
 }
 
+/* A record still mid-update after READ_RETRIES spins is put aside and tried
+ * again at the end of the walk: its writer was most likely preempted in the
+ * middle of an update (common on a busy 2-core machine) and needs the CPU
+ * back, not more spinning. At most SCAN_DEFERRED records, each retried with
+ * sched_yield for up to SCAN_DEFER_MS in all. */
+#define SCAN_DEFERRED 64
+#define SCAN_DEFER_MS 50
+
+static uint64_t scan_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Copies record id, spinning up to READ_RETRIES times while it is torn. */
+static int rec_copy_spin(const shm_table *t, uint32_t id, shm_lock *out)
+{
+    int r = COPY_TORN;
+    for (int attempt = 0; attempt < READ_RETRIES && r == COPY_TORN; attempt++) {
+        if (attempt > 0)
+            cpu_relax();
+        r = rec_copy(t, id, out);
+    }
+    return r;
+}
+
 /* Why this is enough for "held throughout => passed once": a held record
  * keeps its id until it is removed (a replace rewrites it in place), and ids
  * below rec_high stay below it until a clear, which the generation check
- * catches. A record is copied at one instant, so it is passed at most once
- * per id. */
+ * catches. Each id is copied at one instant (now or, deferred, at the end),
+ * so it is passed at most once. */
 int shm_table_scan(const shm_table *t, int (*fn)(const shm_lock *rec, void *arg), void *arg)
 {
     const struct shm_header *h = t->hdr;
@@ -561,16 +589,32 @@ int shm_table_scan(const shm_table *t, int (*fn)(const shm_lock *rec, void *arg)
     uint32_t high = atomic_load_explicit(&h->rec_high, memory_order_acquire);
     if (high > t->capacity)
         high = t->capacity;
+    uint32_t deferred[SCAN_DEFERRED];
+    unsigned n_deferred = 0;
     shm_lock l;
     for (uint32_t id = 0; id < high; id++) {
-        int r = COPY_TORN;
-        for (int attempt = 0; attempt < READ_RETRIES && r == COPY_TORN; attempt++) {
-            if (attempt > 0)
-                cpu_relax();
-            r = rec_copy(t, id, &l);
+        int r = rec_copy_spin(t, id, &l);
+        if (r == COPY_TORN) {
+            if (n_deferred == SCAN_DEFERRED)
+                return -LOCKD_EAGAIN;
+            deferred[n_deferred++] = id;
+            continue;
         }
-        if (r == COPY_TORN)
-            return -LOCKD_EAGAIN; /* a writer that died mid-update: never pass a torn copy */
+        if (r == COPY_FREE)
+            continue;
+        int rc = fn(&l, arg);
+        if (rc != 0)
+            return rc;
+    }
+    uint64_t deadline = n_deferred ? scan_now_ms() + SCAN_DEFER_MS : 0;
+    for (unsigned i = 0; i < n_deferred; i++) {
+        int r;
+        while ((r = rec_copy_spin(t, deferred[i], &l)) == COPY_TORN) {
+            /* A writer that died mid-update never finishes: give up. */
+            if (scan_now_ms() >= deadline)
+                return -LOCKD_EAGAIN;
+            sched_yield();
+        }
         if (r == COPY_FREE)
             continue;
         int rc = fn(&l, arg);

@@ -102,7 +102,8 @@ void shm_table_status(const shm_table *t, shm_node_status *out);
  * cost is one pass over every record ever used since the last clear
  * (O(capacity in use)), whatever fn keeps. Each record is copied under its
  * own seqlock and retried (bounded) while the writer changes it, so a copy
- * is never torn. Guarantees, with the writer running concurrently: a lock
+ * is never torn; a record the writer was preempted in the middle of is
+ * retried at the end of the walk, yielding the CPU, for up to 50 ms. Guarantees, with the writer running concurrently: a lock
  * held for the whole scan is passed exactly once; a lock added or removed
  * meanwhile may or may not be, and a name released and acquired again
  * meanwhile may be passed twice (once per record it lived in).

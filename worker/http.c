@@ -1,7 +1,9 @@
 /* worker/http.c: every route of API.md served from one h2o handler. Reads
- * come from the shared-memory table (no syscall beyond the response), writes
- * and consistent reads go to raftproc through raft_client and are answered
- * from its callback. Per-request memory comes from req->pool only; nothing
+ * (GET /lock/:name, GET /locks) come from the shared-memory table (no
+ * syscall beyond the response), writes and consistent reads go to raftproc
+ * through raft_client and are answered from its callback. Every answer is
+ * counted in this worker's slot of the shared stats segment, which
+ * GET /metrics sums over all workers. Per-request memory comes from req->pool only; nothing
  * here touches a request after its pool may have been cleared. */
 #include "worker/http.h"
 
@@ -413,17 +415,12 @@ static void http_reply_lost(struct http_pending *p, enum raft_client_outcome out
     http_send(p->ctx, req, 503, &j, 0);
 }
 
-static void http_on_raft_answer(void *arg, const Lockd__Response *resp,
-                                enum raft_client_outcome outcome)
+static void http_answer_raft(struct http_pending *p, const Lockd__Response *resp,
+                             enum raft_client_outcome outcome)
 {
-    struct http_pending *p = arg;
     struct http_ctx *ctx = p->ctx;
     h2o_req_t *req = p->req;
 
-    ctx->cur_req = req;
-    ctx->cur_route = METRICS_ROUTE_LOCK;
-    ctx->cur_method = p->metric_method;
-    ctx->cur_start_ns = p->start_ns;
     if (outcome != RAFT_CLIENT_ANSWERED) {
         http_reply_lost(p, outcome);
         return;
@@ -539,6 +536,21 @@ static void http_on_raft_answer(void *arg, const Lockd__Response *resp,
         http_send(ctx, req, 500, &j, leader);
         return;
     }
+}
+
+static void http_on_raft_answer(void *arg, const Lockd__Response *resp,
+                                enum raft_client_outcome outcome)
+{
+    struct http_pending *p = arg;
+    struct http_ctx *ctx = p->ctx;
+    /* The request metrics of the answer: route, method and start time of
+     * the request as it was routed (see http_count). */
+    ctx->cur_req = p->req;
+    ctx->cur_route = METRICS_ROUTE_LOCK;
+    ctx->cur_method = p->metric_method;
+    ctx->cur_start_ns = p->start_ns;
+    http_answer_raft(p, resp, outcome);
+    ctx->cur_req = NULL;
 }
 
 /* ---- /lock/:name ------------------------------------------------------------ */

@@ -28,7 +28,9 @@
 #include "common/limits.h"
 #include "proto/frame.h"
 #include "proto/lockd.pb-c.h"
+#include "shm/stats.h"
 #include "shm/table.h"
+#include "worker/metrics.h"
 #include "worker/worker.h"
 
 #define API_TIMEOUT_MS 300
@@ -211,7 +213,7 @@ static void raft_answer(struct fixture *f, uint64_t id, Lockd__Status status, Lo
 struct http_resp {
     int status;
     char head[4096];
-    char body[8192];
+    char body[65536]; /* a /metrics page is ~15 KiB */
     size_t body_len;
 };
 
@@ -236,7 +238,7 @@ static void http_write(int fd, const char *method, const char *target, const cha
 /* Reads one response (no body after HEAD); returns 0, or -1 on timeout/EOF. */
 static int http_read_ex(int fd, struct http_resp *r, int timeout_ms, int head)
 {
-    char buf[16384];
+    static char buf[sizeof r->head + sizeof r->body];
     size_t len = 0;
     memset(r, 0, sizeof *r);
     for (;;) {
@@ -245,6 +247,7 @@ static int http_read_ex(int fd, struct http_resp *r, int timeout_ms, int head)
             size_t hl = (size_t)(end - buf) + 4;
             const char *cl = memmem(buf, hl, "Content-Length: ", 16);
             size_t blen = cl && !head ? strtoul(cl + 16, NULL, 10) : 0;
+            assert_true(blen < sizeof r->body);
             if (len >= hl + blen) {
                 size_t copy = hl < sizeof r->head - 1 ? hl : sizeof r->head - 1;
                 memcpy(r->head, buf, copy);
@@ -774,6 +777,137 @@ static void test_ambiguous_http1_framing_is_rejected_and_closes(void **state)
     close(fd);
 }
 
+
+/* ---- /locks and /metrics --------------------------------------------------------- */
+
+static void put_lock(struct fixture *f, const char *name, const char *owner, uint64_t token)
+{
+    shm_lock rec;
+    memset(&rec, 0, sizeof rec);
+    rec.name_len = (uint8_t)strlen(name);
+    memcpy(rec.name, name, rec.name_len);
+    rec.owner_len = (uint8_t)strlen(owner);
+    memcpy(rec.owner, owner, rec.owner_len);
+    rec.token = token;
+    rec.acquired_at_ms = 1000 + token;
+    rec.renewed_at_ms = clock_wall_ms();
+    rec.revision = token;
+    assert_int_equal(shm_table_put(f->table, &rec), 0);
+}
+
+static void test_locks_pages_shm_in_name_order_without_raftproc(void **state)
+{
+    struct fixture *f = *state;
+    put_lock(f, "job.b", "w1", 3);
+    put_lock(f, "job.a", "", 4);
+    put_lock(f, "other", "w2", 5);
+    put_lock(f, "job.c", "w3", 6);
+
+    struct http_resp *r = http_do(f, "GET", "/locks", NULL);
+    assert_int_equal(r->status, 200);
+    assert_header(r, "Content-Type: application/json");
+    assert_header(r, "X-Lockd-Applied-Index: 7");
+    assert_string_equal(
+        r->body, "{\"locks\":[{\"name\":\"job.a\",\"locked\":true,\"owner\":null,\"token\":4,"
+                 "\"acquired_at_ms\":1004,\"ttl_ms\":null,\"expires_in_ms\":null},"
+                 "{\"name\":\"job.b\",\"locked\":true,\"owner\":\"w1\",\"token\":3,"
+                 "\"acquired_at_ms\":1003,\"ttl_ms\":null,\"expires_in_ms\":null},"
+                 "{\"name\":\"job.c\",\"locked\":true,\"owner\":\"w3\",\"token\":6,"
+                 "\"acquired_at_ms\":1006,\"ttl_ms\":null,\"expires_in_ms\":null},"
+                 "{\"name\":\"other\",\"locked\":true,\"owner\":\"w2\",\"token\":5,"
+                 "\"acquired_at_ms\":1005,\"ttl_ms\":null,\"expires_in_ms\":null}],"
+                 "\"next\":null}");
+
+    r = http_do(f, "GET", "/locks?prefix=job.&limit=2", NULL);
+    assert_int_equal(r->status, 200);
+    assert_non_null(strstr(r->body, "\"name\":\"job.a\""));
+    assert_non_null(strstr(r->body, "\"name\":\"job.b\""));
+    assert_null(strstr(r->body, "job.c"));
+    assert_non_null(strstr(r->body, "],\"next\":\"job.b\"}"));
+    r = http_do(f, "GET", "/locks?prefix=job.&limit=2&after=job.b", NULL);
+    assert_int_equal(r->status, 200);
+    assert_non_null(strstr(r->body, "{\"locks\":[{\"name\":\"job.c\""));
+    assert_non_null(strstr(r->body, "}],\"next\":null}"));
+    r = http_do(f, "GET", "/locks?prefix=nothing", NULL);
+    assert_string_equal(r->body, "{\"locks\":[],\"next\":null}");
+
+    r = http_do(f, "GET", "/locks?limit=0", NULL);
+    assert_int_equal(r->status, 400);
+    assert_string_equal(r->body, "{\"error\":\"limit must be between 1 and 10000\"}");
+    r = http_do(f, "GET", "/locks?after=a%2Fb", NULL);
+    assert_int_equal(r->status, 400);
+    assert_string_equal(
+        r->body, "{\"error\":\"\\\"after\\\" contains non-printable/non-ascii byte 47 at offset 1\"}");
+    r = http_do(f, "POST", "/locks", NULL);
+    assert_int_equal(r->status, 405);
+    assert_header(r, "Allow: GET, HEAD");
+    r = http_do(f, "HEAD", "/locks", NULL);
+    assert_int_equal(r->status, 200);
+    assert_null(raft_recv(f, 50));
+
+    shm_table_set_state(f->table, SHM_STATE_LOADING);
+    r = http_do(f, "GET", "/locks", NULL);
+    assert_int_equal(r->status, 503);
+    assert_header(r, "Retry-After: 1");
+}
+
+static void test_metrics_counts_requests_in_shared_memory(void **state)
+{
+    struct fixture *f = *state;
+    struct http_resp *r = http_do(f, "GET", "/lock/none", NULL);
+    assert_int_equal(r->status, 404);
+    http_do(f, "GET", "/lock/none", NULL);
+    http_do(f, "GET", "/nowhere", NULL);
+
+    /* a write answered by raftproc later is counted when it is answered */
+    int fd = http_open(f);
+    http_write(fd, "POST", "/lock/w", NULL);
+    Lockd__Request *q = raft_recv(f, IO_TIMEOUT_MS);
+    assert_non_null(q);
+    Lockd__Lock lk = LOCKD__LOCK__INIT;
+    lk.name = "w";
+    lk.owner = "";
+    lk.token = 9;
+    raft_answer(f, q->id, LOCKD__STATUS__ST_OK, &lk, NULL);
+    lockd__request__free_unpacked(q, NULL);
+    struct http_resp rr;
+    assert_int_equal(http_read(fd, &rr, IO_TIMEOUT_MS), 0);
+    assert_int_equal(rr.status, 200);
+    close(fd);
+
+    /* the parent sees the worker's counts through the shared segment */
+    struct shm_stats_http *h = malloc(sizeof *h);
+    shm_stats_http_sum(shm_table_stats(f->table), h);
+    unsigned get = metrics_method_index("GET", 3), post = metrics_method_index("POST", 4);
+    assert_int_equal(h->requests[METRICS_ROUTE_LOCK][get][metrics_code_index(404)], 2);
+    assert_int_equal(h->requests[METRICS_ROUTE_OTHER][get][metrics_code_index(404)], 1);
+    assert_int_equal(h->requests[METRICS_ROUTE_LOCK][post][metrics_code_index(200)], 1);
+    uint64_t lock_count = 0;
+    for (unsigned b = 0; b < SHM_STATS_BUCKETS; b++)
+        lock_count += h->buckets[METRICS_ROUTE_LOCK][b];
+    assert_int_equal(lock_count, 3);
+    assert_true(h->sum_ns[METRICS_ROUTE_LOCK] > 0);
+    free(h);
+
+    r = http_do(f, "GET", "/metrics", NULL);
+    assert_int_equal(r->status, 200);
+    assert_header(r, "Content-Type: text/plain; version=0.0.4\r\n");
+    assert_non_null(strstr(r->body, "# TYPE lockd_http_requests_total counter\n"));
+    assert_non_null(
+        strstr(r->body, "lockd_http_requests_total{route=\"lock\",method=\"GET\",code=\"404\"} 2\n"));
+    assert_non_null(
+        strstr(r->body, "lockd_http_requests_total{route=\"lock\",method=\"POST\",code=\"200\"} 1\n"));
+    assert_non_null(strstr(r->body, "lockd_http_request_duration_seconds_count{route=\"lock\"} 3\n"));
+    assert_non_null(strstr(r->body, "lockd_raft_term 3\n"));
+    assert_non_null(strstr(r->body, "lockd_raft_leader 1\n"));
+    /* the scrape itself is counted once it is answered */
+    r = http_do(f, "GET", "/metrics", NULL);
+    assert_non_null(strstr(
+        r->body, "lockd_http_requests_total{route=\"metrics\",method=\"GET\",code=\"200\"} 1\n"));
+    r = http_do(f, "DELETE", "/metrics", NULL);
+    assert_int_equal(r->status, 405);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -796,6 +930,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sigterm_answers_stuck_requests_503, setup, teardown),
         cmocka_unit_test_setup_teardown(test_routes_and_input_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ambiguous_http1_framing_is_rejected_and_closes, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_locks_pages_shm_in_name_order_without_raftproc, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_metrics_counts_requests_in_shared_memory, setup,
                                         teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
