@@ -9,6 +9,7 @@
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -34,7 +35,59 @@ struct http_pending {
     size_t name_len;
     unsigned metric_method; /* ctx->cur_* of the request, restored for the answer */
     uint64_t start_ns;
+    uint64_t call_id;        /* raft_client call, for abandoning it */
+    h2o_timeout_entry_t watch; /* HTTP/1 waits: is the client still there? */
+    int answered;
+    int waits;               /* an acquire with wait > 0 */
 };
+
+/* h2o's HTTP/1 side does not read the socket while a request is being
+ * handled, so it never notices a client that hangs up during a long wait;
+ * a queued acquire must not outlive its client (the lock would be handed to
+ * nobody). Waits are checked every HTTP_WATCH_MS with a zero-timeout poll. */
+#define HTTP_WATCH_MS 200
+
+static void http_watch_dispose(void *arg)
+{
+    struct http_pending *p = arg;
+    if (h2o_timeout_is_linked(&p->watch))
+        h2o_timeout_unlink(&p->watch);
+}
+
+static int http_client_gone(h2o_req_t *req)
+{
+    if (req->conn->callbacks->get_socket == NULL)
+        return 0;
+    h2o_socket_t *sock = req->conn->callbacks->get_socket(req->conn);
+    if (sock == NULL)
+        return 0;
+    struct pollfd pfd = {.fd = h2o_socket_get_fd(sock), .events = POLLRDHUP};
+    return poll(&pfd, 1, 0) == 1 && (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
+}
+
+static void http_error(struct http_ctx *ctx, h2o_req_t *req, int status, const char *msg, unsigned flags);
+
+static void http_ignore_answer(void *arg, const Lockd__Response *resp, enum raft_client_outcome outcome)
+{
+    (void)arg;
+    (void)resp;
+    (void)outcome;
+}
+
+static void http_watch_cb(h2o_timeout_entry_t *entry)
+{
+    struct http_pending *p = H2O_STRUCT_FROM_MEMBER(struct http_pending, watch, entry);
+    if (p->answered)
+        return;
+    if (!http_client_gone(p->req)) {
+        h2o_timeout_link(p->req->conn->ctx->loop, &p->ctx->watch_timeout, &p->watch);
+        return;
+    }
+    p->answered = 1;
+    raft_client_abandon(p->ctx->raft, p->call_id);
+    /* Finish the request so h2o closes the dead connection. */
+    http_error(p->ctx, p->req, 409, "Client went away while waiting", 0);
+}
 
 /* ---- JSON writer into pool memory ---------------------------------------- */
 
@@ -543,6 +596,23 @@ static void http_on_raft_answer(void *arg, const Lockd__Response *resp,
 {
     struct http_pending *p = arg;
     struct http_ctx *ctx = p->ctx;
+    p->answered = 1;
+    if (h2o_timeout_is_linked(&p->watch))
+        h2o_timeout_unlink(&p->watch);
+    /* The lock was handed over to a waiter whose client hung up before the
+     * watch noticed: give it back (token-checked) rather than leave it held
+     * by nobody. */
+    if (p->waits && outcome == RAFT_CLIENT_ANSWERED && resp->status == LOCKD__STATUS__ST_OK && resp->lock != NULL &&
+        http_client_gone(p->req)) {
+        Lockd__Request rel = LOCKD__REQUEST__INIT;
+        rel.op = LOCKD__OP__OP_RELEASE;
+        rel.name = resp->lock->name;
+        rel.owner = resp->lock->owner;
+        rel.token = resp->lock->token;
+        if (raft_client_send(ctx->raft, &p->req->pool, &rel, 0, http_ignore_answer, NULL) == 0)
+            log_info("waiter for %s left before its hand-over arrived: releasing token %" PRIu64, p->name,
+                     resp->lock->token);
+    }
     /* The request metrics of the answer: route, method and start time of
      * the request as it was routed (see http_count). */
     ctx->cur_req = p->req;
@@ -561,7 +631,20 @@ static void http_lock_read_shm(struct http_ctx *ctx, h2o_req_t *req, const char 
     shm_lock lk;
     /* Status first: the applied index sent is one the lookup has seen. */
     shm_table_status(ctx->table, &st);
+    /* A follower answers from what it has applied only while it hears from
+     * a leader: cut off longer than an election timeout (partitioned, or
+     * just back from a stop), it may be arbitrarily stale. */
+    if (ctx->cfg->n_nodes > 1 && st.role != 3 /* leader */ &&
+        (st.leader_id == 0 || clock_monotonic_ms() - st.last_contact_ms > ctx->cfg->election_timeout_ms)) {
+        http_error(ctx, req, 503, "No recent contact with a leader; use ?consistent=true or retry", HTTP_RETRY);
+        return;
+    }
     int rc = shm_table_lookup(ctx->table, name, len, &lk);
+    if (rc == -LOCKD_EAGAIN) {
+        /* The writer was mid-update every time we looked (descheduled):
+         * one more try before giving up. */
+        rc = shm_table_lookup(ctx->table, name, len, &lk);
+    }
     if (rc == -LOCKD_EAGAIN) {
         http_error(ctx, req, 503, "Service starting", HTTP_RETRY);
         return;
@@ -586,11 +669,11 @@ static void http_lock_read_shm(struct http_ctx *ctx, h2o_req_t *req, const char 
 static void http_lock_via_raft(struct http_ctx *ctx, h2o_req_t *req, enum params_method method,
                                char *name, size_t len, const struct params *prm)
 {
-    if (ctx->draining) {
-        http_error(ctx, req, 503, "Shutting down", HTTP_RETRY);
-        return;
-    }
-    struct http_pending *p = h2o_mem_alloc_pool(&req->pool, sizeof *p);
+    /* Draining (SIGTERM or a reload): still served; raftproc is there, and
+     * the connection closes after this answer (http_send). */
+    struct http_pending *p = h2o_mem_alloc_shared(&req->pool, sizeof *p, http_watch_dispose);
+    memset(p, 0, sizeof *p);
+    p->watch.cb = http_watch_cb;
     p->ctx = ctx;
     p->req = req;
     p->method = method;
@@ -619,7 +702,17 @@ static void http_lock_via_raft(struct http_ctx *ctx, h2o_req_t *req, enum params
         break;
     }
     int rc = raft_client_send(ctx->raft, &req->pool, &msg, prm->wait_ms, http_on_raft_answer, p);
-    if (rc == -LOCKD_EAGAIN) {
+    if (rc == 0) {
+        p->call_id = msg.id;
+        p->waits = msg.op == LOCKD__OP__OP_ACQUIRE && msg.wait_ms > 0;
+        if (p->waits && req->version < 0x200) {
+            if (!ctx->watch_ready) {
+                h2o_timeout_init(req->conn->ctx->loop, &ctx->watch_timeout, HTTP_WATCH_MS);
+                ctx->watch_ready = 1;
+            }
+            h2o_timeout_link(req->conn->ctx->loop, &ctx->watch_timeout, &p->watch);
+        }
+    } else if (rc == -LOCKD_EAGAIN) {
         http_error(ctx, req, 503, "Raft process unavailable", HTTP_RETRY);
     } else if (rc < 0) {
         log_error("cannot queue request for %s: %s", name, lockd_strerror(rc));
@@ -799,7 +892,30 @@ static void http_status(struct http_ctx *ctx, h2o_req_t *req)
     http_json_u64(&j, now > ctx->node_started_ms ? now - ctx->node_started_ms : 0);
     http_json_lit(&j, ",\"version\":\"" LOCKD_VERSION "\",\"worker\":");
     http_json_u64(&j, ctx->worker_index);
-    http_json_lit(&j, "}");
+    /* The members of the cluster file (`lockctl members` shows the live
+     * Raft configuration, including nodes added at run time). */
+    http_json_lit(&j, ",\"members\":[");
+    for (unsigned i = 0; i < ctx->cfg->n_nodes && i < LOCKD_MAX_NODES; i++) {
+        const struct cluster_node *m = &ctx->cfg->nodes[i];
+        char addr[LOCKD_ADDR_MAX + 8];
+        if (i)
+            http_json_lit(&j, ",");
+        http_json_lit(&j, "{\"id\":");
+        http_json_u64(&j, m->id);
+        snprintf(addr, sizeof addr, "%.*s:%u", LOCKD_ADDR_MAX, m->http_host, (unsigned)m->http_port);
+        http_json_lit(&j, ",\"address\":");
+        http_json_cstr(&j, addr);
+        snprintf(addr, sizeof addr, "%.*s:%u", LOCKD_ADDR_MAX, m->raft_host, (unsigned)m->raft_port);
+        http_json_lit(&j, ",\"raft_address\":");
+        http_json_cstr(&j, addr);
+        http_json_lit(&j, ",\"role\":");
+        http_json_cstr(&j, m->id == st.leader_id ? "leader" : st.leader_id ? "follower" : "unknown");
+        if (m->id == ctx->cfg->node_id)
+            http_json_lit(&j, ",\"self\":true}");
+        else
+            http_json_lit(&j, ",\"self\":false}");
+    }
+    http_json_lit(&j, "]}");
     http_send(ctx, req, 200, &j, st.leader_id);
 }
 
@@ -992,6 +1108,7 @@ static int http_on_req(h2o_handler_t *self, h2o_req_t *req)
 
     ctx->cur_req = req;
     ctx->cur_start_ns = http_now_ns();
+    ctx->last_request_ms = ctx->cur_start_ns / 1000000;
     ctx->cur_route = metrics_route_of(path, path_len);
     ctx->cur_method = metrics_method_index(req->method.base, req->method.len);
 

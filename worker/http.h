@@ -25,7 +25,10 @@ struct http_ctx {
     unsigned worker_index;       /* 1-based */
     uint64_t node_started_ms;    /* CLOCK_BOOTTIME ms when this node's master
                                     started (uptime survives worker restarts) */
-    int draining;                /* set at SIGTERM: new writes get 503 */
+    int draining;                /* set at SIGTERM: connections close after their answer */
+    uint64_t last_request_ms;    /* CLOCK_MONOTONIC ms of the last request routed (drain) */
+    h2o_timeout_t watch_timeout; /* checks that waiting HTTP/1 clients are still there */
+    int watch_ready;
     struct params_limits limits; /* from cfg */
 
     /* The request being answered right now, for the request metrics: set

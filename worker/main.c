@@ -185,6 +185,8 @@ static void worker_stop_listening(struct worker *w)
     w->listener = NULL;
 }
 
+#define WORKER_QUIET_MS 200
+
 static void worker_run_until(struct worker *w, uint64_t deadline_ms, int (*done)(struct worker *))
 {
     while (!done(w)) {
@@ -197,9 +199,13 @@ static void worker_run_until(struct worker *w, uint64_t deadline_ms, int (*done)
     }
 }
 
+/* Drained: nothing waits for raftproc, and no request arrived for a short
+ * while (a client that sent one on a keep-alive connection just before the
+ * drain began gets its answer, with Connection: close, instead of a reset). */
 static int worker_no_inflight(struct worker *w)
 {
-    return raft_client_inflight(w->http.raft) == 0;
+    return raft_client_inflight(w->http.raft) == 0 &&
+           clock_monotonic_ms() - w->http.last_request_ms >= WORKER_QUIET_MS;
 }
 
 static int worker_never(struct worker *w)

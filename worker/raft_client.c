@@ -514,6 +514,16 @@ static void raft_client_send_cancel(raft_client *c, uint64_t id)
         h2o_timeout_link(c->loop, &c->flush_timeout, &c->flush_entry);
 }
 
+void raft_client_abandon(raft_client *c, uint64_t id)
+{
+    struct raft_client_call *call = raft_client_map_find(c, id);
+    if (call == NULL || !call->live)
+        return;
+    raft_client_forget(c, call);
+    if (call->waits)
+        raft_client_send_cancel(c, call->id);
+}
+
 int raft_client_is_up(const raft_client *c)
 {
     return c->state != RC_DISCONNECTED;

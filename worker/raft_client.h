@@ -47,6 +47,10 @@ int raft_client_create(h2o_loop_t *loop, const struct lockd_config *cfg, raft_cl
 int raft_client_send(raft_client *c, h2o_mem_pool_t *pool, Lockd__Request *msg, uint64_t extra_ms,
                      raft_client_cb cb, void *arg);
 
+/* The caller of call `id` (msg->id after raft_client_send) is gone: its
+ * callback will not be called, and a queued acquire leaves its queue. */
+void raft_client_abandon(raft_client *c, uint64_t id);
+
 /* 1 when connected (or connecting) and accepting calls. */
 int raft_client_is_up(const raft_client *c);
 
