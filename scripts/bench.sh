@@ -45,10 +45,12 @@ for _ in range(100):
     done
 fi
 
+RUN=0
 run() { # name conns path [script]
     name=$1; c=$2; path=$3; script=${4:-}
     if [ -n "$script" ]; then
-        out=$(wrk -t1 -c"$c" -d"$DURATION" --latency -s "$script" "$URL$path")
+        RUN=$((RUN + 1))
+        out=$(wrk -t1 -c"$c" -d"$DURATION" --latency -s "$script" "$URL$path" -- "r$$-$RUN")
     else
         out=$(wrk -t1 -c"$c" -d"$DURATION" --latency "$URL$path")
     fi
