@@ -47,6 +47,7 @@ struct consensus {
     bool barrier_pending;
     struct raft_barrier barrier;
     struct consensus_last last;
+    char leader_http[LOCKD_ADDR_MAX + 8]; /* "" when unknown */
 
     bool closing, close_started;
     uint64_t close_deadline_ms;
@@ -129,27 +130,31 @@ enum consensus_role consensus_role(const consensus *c) { return c->role; }
 bool consensus_ready(const consensus *c) { return c->ready; }
 unsigned consensus_inflight(const consensus *c) { return c->inflight; }
 
+/* Formats the leader's HTTP address once per leader change (every answer
+ * to a worker carries it). */
+static void consensus_update_leader_address(consensus *c)
+{
+    c->leader_http[0] = '\0';
+    if (c->leader_id == 0)
+        return;
+    const struct cluster_node *n = consensus_node(c, c->leader_id);
+    if (n != NULL) {
+        snprintf(c->leader_http, sizeof(c->leader_http), "%s:%u", n->http_host, n->http_port);
+        return;
+    }
+    /* Added at run time, not in our cluster file: its HTTP port by the
+     * default rule (Raft port - 1000). */
+    const char *ra = consensus_leader_raft_address(c);
+    const char *colon = strrchr(ra, ':');
+    int port = colon ? atoi(colon + 1) - LOCKD_RAFT_PORT_OFFSET : 0;
+    if (port > 0)
+        snprintf(c->leader_http, sizeof(c->leader_http), "%.*s:%d", (int)(colon - ra), ra, port);
+}
+
 uint64_t consensus_leader(const consensus *c, const char **http_address)
 {
-    static char addr[LOCKD_ADDR_MAX + 8];
-    const struct cluster_node *n = consensus_node(c, c->leader_id);
-    if (http_address != NULL) {
-        *http_address = NULL;
-        if (n != NULL) {
-            snprintf(addr, sizeof(addr), "%s:%u", n->http_host, n->http_port);
-            *http_address = addr;
-        } else if (c->leader_id != 0) {
-            /* Added at run time, not in our cluster file: its HTTP port by
-             * the default rule (Raft port - 1000). */
-            const char *ra = consensus_leader_raft_address(c);
-            const char *colon = strrchr(ra, ':');
-            int port = colon ? atoi(colon + 1) - LOCKD_RAFT_PORT_OFFSET : 0;
-            if (port > 0) {
-                snprintf(addr, sizeof(addr), "%.*s:%d", (int)(colon - ra), ra, port);
-                *http_address = addr;
-            }
-        }
-    }
+    if (http_address != NULL)
+        *http_address = c->leader_http[0] ? c->leader_http : NULL;
     return c->leader_id;
 }
 
@@ -177,7 +182,7 @@ void consensus_publish(consensus *c)
     const char *addr;
     consensus_leader(c, &addr);
     if (addr != NULL)
-        snprintf(st.leader_address, sizeof(st.leader_address), "%s", addr);
+        snprintf(st.leader_address, sizeof(st.leader_address), "%.63s", addr);
     shm_table_publish_status(c->table, &st);
 }
 
@@ -216,6 +221,7 @@ static void consensus_observe(consensus *c)
              (unsigned long long)id, (unsigned long long)c->raft.current_term);
     c->role = role;
     c->leader_id = id;
+    consensus_update_leader_address(c);
     c->ready = false;
     if (role == CONSENSUS_LEADER && !c->barrier_pending && !c->closing) {
         /* Raft §6.4: a new leader commits an entry of its own term before it

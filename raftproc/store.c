@@ -95,7 +95,11 @@ int store_open(const char *path, uint32_t max_locks, store **out)
         map = (size_t)64 << 20;
     mdb_env_set_mapsize(s->env, map);
     mdb_env_set_maxdbs(s->env, 4);
-    rc = mdb_env_open(s->env, path, MDB_NOSUBDIR | MDB_NOSYNC | MDB_NOTLS, 0600);
+    /* MDB_WRITEMAP: commits write into the shared file mapping instead of
+     * pwrite()ing every dirty page (measured: the copies showed in the Raft
+     * process's profile); with MDB_NOSYNC a process crash still loses
+     * nothing, the page cache holds it. */
+    rc = mdb_env_open(s->env, path, MDB_NOSUBDIR | MDB_NOSYNC | MDB_WRITEMAP | MDB_NOTLS, 0600);
     if (rc != 0)
         goto fail_env;
     MDB_txn *txn;

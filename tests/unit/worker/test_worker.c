@@ -722,7 +722,7 @@ static void test_routes_and_input_errors(void **state)
                            "{\"id\":1,\"role\":\"leader\",\"leader\":{\"id\":1,\"address\":"
                            "\"127.0.0.1:2080\"},\"term\":3,\"commit_index\":7,"
                            "\"applied_index\":7,\"locks\":"));
-    assert_non_null(strstr(r->body, "\"version\":\"0.1.0\",\"worker\":1}"));
+    assert_non_null(strstr(r->body, "\"version\":\"0.1.0\",\"worker\":1,\"members\":["));
     Lockd__Request *q = raft_recv(f, 50);
     assert_null(q);
 }
