@@ -71,3 +71,41 @@ run "POST+DELETE cycles" "$CONNS" / scripts/wrk/cycle.lua
 for c in 1 4 16 64 256; do
     run "POST unique (sweep)" "$c" / scripts/wrk/post_unique.lua
 done
+
+# ---- lock semantics (issue 3) ------------------------------------------------
+metric() { curl -fs "$URL/metrics" | awk -v m="$1" '$1 == m {print $2}'; }
+run "POST with ttl=30s (unique)" "$CONNS" / scripts/wrk/post_ttl.lua
+i=0
+while [ $i -lt 1000 ]; do
+    curl -fs -o /dev/null -X POST "$URL/lock/renew-$i?owner=bench&ttl=30s" || true
+    i=$((i + 1))
+done
+run "renewals of held leases" "$CONNS" / scripts/wrk/renew.lua
+
+h0=$(metric lockd_waiter_handoffs_total)
+echo
+echo "contended: 64 clients, 8 names, wait=1s (hand-overs from lockd_waiter_handoffs_total):"
+secs=$(echo "$DURATION" | tr -dc 0-9)
+/usr/bin/python3 scripts/bench_contended.py "$URL" --clients 64 --names 8 --seconds "${secs:-5}"
+h1=$(metric lockd_waiter_handoffs_total)
+echo "hand-overs/s: $(/usr/bin/python3 -c "print(round((${h1:-0} - ${h0:-0}) / ${secs:-5}, 1))")"
+
+# Mass expiry: fill leases, then restart the Raft process so that every
+# lease is timed afresh at the same moment (a new leader's full TTL), and
+# compare GET p99 before and while they all expire together.
+if [ -n "$PID" ]; then
+    echo
+    wrk -t1 -c64 -d6s -s scripts/wrk/post_ttl.lua "$URL/" -- "mass$$" 12s >/dev/null
+    n=$(curl -fs "$URL/status" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["locks"])')
+    raft=$(ps -o pid=,args= --ppid "$PID" | awk '/lockd: raft/ {print $1}')
+    kill -9 "$raft"
+    until curl -fs "$URL/readyz" >/dev/null 2>&1; do sleep 0.05; done
+    t0=$(date +%s)
+    sleep 2
+    base=$(wrk -t1 -c64 -d4s --latency "$URL/lock/bench-held" | awk '$1=="99%" {print $2}')
+    w=$((t0 + 11 - $(date +%s)))
+    [ "$w" -gt 0 ] && sleep "$w"
+    during=$(wrk -t1 -c64 -d4s --latency "$URL/lock/bench-held" | awk '$1=="99%" {print $2}')
+    left=$(curl -fs "$URL/status" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["locks"])')
+    echo "mass expiry: $n locks held (leases of 12s restarted together), GET p99 before: $base, while expiring: $during, locks left after: $left"
+fi
