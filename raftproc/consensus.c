@@ -17,6 +17,7 @@
 #include "common/errors.h"
 #include "common/limits.h"
 #include "common/log.h"
+#include "shm/stats.h"
 
 #define CONSENSUS_TICK_MS 20
 
@@ -253,6 +254,9 @@ static void consensus_raft_closed(struct raft *r)
 static void consensus_tick(uv_timer_t *t)
 {
     consensus *c = t->data;
+    int level = shm_stats_log_level(shm_table_stats(c->table));
+    if (level >= 0 && level != (int)log_get_level())
+        log_set_level((enum log_level)level); /* lockctl log-level */
     if (c->close_started)
         return;
     consensus_observe(c);
@@ -542,6 +546,40 @@ int consensus_transfer(consensus *c, uint64_t id, consensus_change_cb cb, void *
     int rv = raft_transfer(&c->raft, &ch->treq, id, consensus_transferred);
     if (rv != 0) {
         log_warn("raft_transfer to %llu: %s", (unsigned long long)id, raft_errmsg(&c->raft));
+        free(ch);
+        return -LOCKD_EINVAL;
+    }
+    c->inflight++;
+    return 0;
+}
+
+static void consensus_snapshot_barrier(struct raft_barrier *req, int status)
+{
+    struct change *ch = req->data;
+    raft_set_snapshot_threshold(&ch->c->raft, ch->c->cfg->snapshot_threshold);
+    free(req);
+    if (status == 0)
+        log_info("snapshot requested by an operator: taken at index %llu",
+                 (unsigned long long)ch->c->raft.last_applied);
+    consensus_change_done(ch, status);
+}
+
+int consensus_snapshot_now(consensus *c, consensus_change_cb cb, void *data)
+{
+    struct change *ch = consensus_change_new(c, cb, data);
+    if (ch == NULL)
+        return -LOCKD_ENOTLEADER;
+    struct raft_barrier *b = calloc(1, sizeof(*b));
+    if (b == NULL) {
+        free(ch);
+        return -LOCKD_ENOMEM;
+    }
+    b->data = ch;
+    raft_set_snapshot_threshold(&c->raft, 1);
+    int rv = raft_barrier(&c->raft, b, consensus_snapshot_barrier);
+    if (rv != 0) {
+        raft_set_snapshot_threshold(&c->raft, c->cfg->snapshot_threshold);
+        free(b);
         free(ch);
         return -LOCKD_EINVAL;
     }

@@ -84,6 +84,11 @@ int consensus_member_add(consensus *c, uint64_t id, const char *raft_address, co
 int consensus_member_remove(consensus *c, uint64_t id, consensus_change_cb cb, void *data);
 /* Hands leadership to id (0: the most up-to-date voter). */
 int consensus_transfer(consensus *c, uint64_t id, consensus_change_cb cb, void *data);
+/* Takes a snapshot now (libraft 0.15 has no call for it: the threshold is
+ * set to 1 for one barrier, which makes the library snapshot at that apply,
+ * then restored). Leader only. cb once the barrier applied. */
+int consensus_snapshot_now(consensus *c, consensus_change_cb cb, void *data);
+
 /* Copies up to max members of the current configuration; returns the count. */
 size_t consensus_members(const consensus *c, struct consensus_member *out, size_t max);
 /* The Raft address of the leader ("" if unknown). */

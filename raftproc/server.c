@@ -678,7 +678,8 @@ static bool server_membership(rp_server *s, struct conn *cn, struct reply_to *to
         server_members(s, to);
         return true;
     }
-    if (r->op != LOCKD__OP__OP_MEMBER_ADD && r->op != LOCKD__OP__OP_MEMBER_REMOVE && r->op != LOCKD__OP__OP_TRANSFER)
+    if (r->op != LOCKD__OP__OP_MEMBER_ADD && r->op != LOCKD__OP__OP_MEMBER_REMOVE && r->op != LOCKD__OP__OP_TRANSFER &&
+        r->op != LOCKD__OP__OP_SNAPSHOT)
         return false;
     if (consensus_role(s->cons) != CONSENSUS_LEADER) {
         server_forward(s, cn, to, r);
@@ -698,8 +699,10 @@ static bool server_membership(rp_server *s, struct conn *cn, struct reply_to *to
                  : consensus_member_add(s->cons, r->node_id, r->address, server_change_done, x);
     else if (r->op == LOCKD__OP__OP_MEMBER_REMOVE)
         rc = consensus_member_remove(s->cons, r->node_id, server_change_done, x);
-    else
+    else if (r->op == LOCKD__OP__OP_TRANSFER)
         rc = consensus_transfer(s->cons, r->node_id, server_change_done, x);
+    else
+        rc = consensus_snapshot_now(s->cons, server_change_done, x);
     if (rc != 0) {
         free(x);
         server_reply(s, to, rc == -LOCKD_ENOTLEADER ? LOCKD__STATUS__ST_NOT_LEADER : LOCKD__STATUS__ST_BAD_REQUEST,

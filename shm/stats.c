@@ -39,6 +39,7 @@ struct shm_stats {
     uint32_t version;
     uint32_t size;
     _Alignas(64) _Atomic uint64_t restarts[2]; /* by enum shm_stats_kind */
+    _Atomic int log_level;                     /* set by the master (lockctl log-level); -1: none */
     struct stats_raft_slot raft;
     struct stats_slot slots[SHM_STATS_SLOTS];
 };
@@ -55,6 +56,7 @@ int shm_stats_create(shm_stats **out)
     s->magic = STATS_MAGIC;
     s->version = STATS_VERSION;
     s->size = (uint32_t)sizeof *s;
+    atomic_store_explicit(&s->log_level, -1, memory_order_relaxed);
     *out = s;
     return 0;
 }
@@ -168,4 +170,14 @@ void shm_stats_read_raft(const shm_stats *s, struct shm_stats_raft *out)
     for (unsigned i = 0; i < RAFT_COUNTERS + RAFT_GAUGES; i++)
         w[i] = atomic_load_explicit(&s->raft.total[i], memory_order_relaxed);
     memcpy(out, w, sizeof w);
+}
+
+void shm_stats_set_log_level(shm_stats *s, int level)
+{
+    atomic_store_explicit(&s->log_level, level, memory_order_relaxed);
+}
+
+int shm_stats_log_level(const shm_stats *s)
+{
+    return atomic_load_explicit(&((shm_stats *)s)->log_level, memory_order_relaxed);
 }

@@ -104,4 +104,9 @@ void shm_stats_publish_raft(shm_stats *s, const struct shm_stats_raft *cur);
 /* Reads the published figures (totals since the segment was created). */
 void shm_stats_read_raft(const shm_stats *s, struct shm_stats_raft *out);
 
+/* The log level every process should use (lockctl log-level): written by
+ * the master, read by the children once per loop turn; -1 until set. */
+void shm_stats_set_log_level(shm_stats *s, int level);
+int shm_stats_log_level(const shm_stats *s);
+
 #endif

@@ -291,6 +291,9 @@ int worker_main(const struct lockd_config *cfg, shm_table *table, int listen_fd,
 
     int exit_code = 0;
     while (!worker_stop_requested) {
+        int level = shm_stats_log_level(shm_table_stats(table));
+        if (level >= 0 && level != (int)log_get_level())
+            log_set_level((enum log_level)level); /* lockctl log-level */
         if (h2o_evloop_run(w->ctx.loop, WORKER_LOOP_WAIT_MS) != 0 && errno != EINTR) {
             log_error("event loop failed: %s", strerror(errno));
             exit_code = 1;
