@@ -44,11 +44,12 @@ struct consensus_events {
     void (*on_restore)(void *arg);
 };
 
-/* Starts Raft for cfg->self with data in cfg->raft_dir (created if
+/* Starts Raft for cfg->self (st: the LMDB store, or NULL; with a store,
+ * snapshots are encoded off the loop from its read transaction) with data in cfg->raft_dir (created if
  * missing), applying to f and publishing status into table. First start
  * bootstraps the configuration from cfg->nodes; later starts use the
  * stored one. Errors: -LOCKD_EIO (logged with the library's message). */
-int consensus_start(uv_loop_t *loop, const struct lockd_config *cfg, fsm *f, shm_table *table,
+int consensus_start(uv_loop_t *loop, const struct lockd_config *cfg, fsm *f, store *st, shm_table *table,
                     const struct consensus_events *ev, consensus **out);
 
 /* Allocates a payload buffer that consensus_propose can take over. */

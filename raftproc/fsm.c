@@ -468,169 +468,243 @@ out:
     return rc == 0 ? 0 : -LOCKD_EIO;
 }
 
-struct fsm_snap_ctx {
-    Lockd__Lock *locks;
-    Lockd__Lock **ptrs;
-    size_t n, cap;
-    Lockd__Waiter *waiters;
-    Lockd__Waiter **wptrs;
-    size_t wn, wcap;
+/* ---- snapshots ----------------------------------------------------------
+ * A compact binary format, written in one pass without a per-lock
+ * allocation (a protobuf message of a million locks cost a malloc per lock
+ * and stalled the loop for hundreds of milliseconds):
+ *   "LKSN" u8 version | applied_index u64 | next_token u64 | n_locks u64 | n_waiters u64
+ *   n_locks x  { name_len u8, owner_len u8, token, acquired_at_ms,
+ *                renewed_at_ms, ttl_ms, revision (u64 each), name, owner }
+ *   n_waiters x { name_len u8, owner_len u8, id, ttl_ms (u64 each), name, owner }
+ * Integers little endian. */
+#define SNAP_MAGIC "LKSN"
+#define SNAP_VERSION 1
+#define SNAP_HEADER (4 + 1 + 8 * 4)
+
+struct snap_buf {
+    uint8_t *p;
+    size_t len, cap;
+    bool failed;
 };
 
-static int fsm_snap_waiter(const char *name, size_t len, const struct waiter *w, void *arg)
+static void snap_reserve(struct snap_buf *b, size_t n)
 {
-    struct fsm_snap_ctx *ctx = arg;
-    if (ctx->wn == ctx->wcap)
-        return -LOCKD_EFULL;
-    Lockd__Waiter *pw = &ctx->waiters[ctx->wn];
-    lockd__waiter__init(pw);
-    char *s = malloc(len + w->owner_len + 2u);
-    if (s == NULL)
-        return -LOCKD_ENOMEM;
-    memcpy(s, name, len);
-    s[len] = '\0';
-    memcpy(s + len + 1, w->owner, w->owner_len + 1u);
-    pw->name = s;
-    pw->owner = s + len + 1;
-    pw->id = w->id;
-    pw->ttl_ms = w->ttl_ms;
-    ctx->wptrs[ctx->wn++] = pw;
-    return 0;
+    if (b->failed || b->len + n <= b->cap)
+        return;
+    size_t cap = b->cap ? b->cap : 65536;
+    while (cap < b->len + n)
+        cap *= 2;
+    uint8_t *p = raft_realloc(b->p, cap);
+    if (p == NULL) {
+        b->failed = true;
+        return;
+    }
+    b->p = p;
+    b->cap = cap;
 }
 
-static int fsm_snap_one(const shm_lock *rec, void *arg)
+static void snap_u64(struct snap_buf *b, uint64_t v)
 {
-    struct fsm_snap_ctx *ctx = arg;
-    if (ctx->n == ctx->cap)
-        return -LOCKD_EFULL; /* table changed under us: impossible, writer is us */
-    Lockd__Lock *l = &ctx->locks[ctx->n];
-    lockd__lock__init(l);
-    /* Point into a private copy: the record is a temporary of foreach. */
-    char *s = malloc((size_t)rec->name_len + rec->owner_len + 2);
-    if (s == NULL)
-        return -LOCKD_ENOMEM;
-    memcpy(s, rec->name, rec->name_len + 1u);
-    memcpy(s + rec->name_len + 1, rec->owner, rec->owner_len + 1u);
-    l->name = s;
-    l->owner = s + rec->name_len + 1;
-    l->token = rec->token;
-    l->acquired_at_ms = rec->acquired_at_ms;
-    l->ttl_ms = rec->ttl_ms;
-    l->renewed_at_ms = rec->renewed_at_ms;
-    l->revision = rec->revision;
-    ctx->ptrs[ctx->n++] = l;
-    return 0;
+    snap_reserve(b, 8);
+    if (b->failed)
+        return;
+    for (int i = 0; i < 8; i++)
+        b->p[b->len++] = (uint8_t)(v >> (8 * i));
+}
+
+static void snap_bytes(struct snap_buf *b, const void *src, size_t n)
+{
+    snap_reserve(b, n);
+    if (b->failed)
+        return;
+    memcpy(b->p + b->len, src, n);
+    b->len += n;
+}
+
+static int snap_lock(const shm_lock *rec, void *arg)
+{
+    struct snap_buf *b = arg;
+    uint8_t lens[2] = {rec->name_len, rec->owner_len};
+    snap_bytes(b, lens, 2);
+    snap_u64(b, rec->token);
+    snap_u64(b, rec->acquired_at_ms);
+    snap_u64(b, rec->renewed_at_ms);
+    snap_u64(b, rec->ttl_ms);
+    snap_u64(b, rec->revision);
+    snap_bytes(b, rec->name, rec->name_len);
+    snap_bytes(b, rec->owner, rec->owner_len);
+    return b->failed ? -LOCKD_ENOMEM : 0;
+}
+
+static int snap_waiter(const char *name, size_t len, const struct waiter *w, void *arg)
+{
+    struct snap_buf *b = arg;
+    uint8_t lens[2] = {(uint8_t)len, w->owner_len};
+    snap_bytes(b, lens, 2);
+    snap_u64(b, w->id);
+    snap_u64(b, w->ttl_ms);
+    snap_bytes(b, name, len);
+    snap_bytes(b, w->owner, w->owner_len);
+    return b->failed ? -LOCKD_ENOMEM : 0;
+}
+
+static void snap_header(struct snap_buf *b, uint64_t applied, uint64_t next_token, uint64_t n_locks,
+                        uint64_t n_waiters)
+{
+    snap_bytes(b, SNAP_MAGIC, 4);
+    uint8_t v = SNAP_VERSION;
+    snap_bytes(b, &v, 1);
+    snap_u64(b, applied);
+    snap_u64(b, next_token);
+    snap_u64(b, n_locks);
+    snap_u64(b, n_waiters);
 }
 
 int fsm_snapshot(fsm *f, void **buf, size_t *len)
 {
-    struct fsm_snap_ctx ctx = {0};
-    ctx.cap = shm_table_count(f->table);
-    ctx.locks = calloc(ctx.cap ? ctx.cap : 1, sizeof(*ctx.locks));
-    ctx.ptrs = calloc(ctx.cap ? ctx.cap : 1, sizeof(*ctx.ptrs));
-    ctx.wcap = waitq_total(f->wq);
-    ctx.waiters = calloc(ctx.wcap ? ctx.wcap : 1, sizeof(*ctx.waiters));
-    ctx.wptrs = calloc(ctx.wcap ? ctx.wcap : 1, sizeof(*ctx.wptrs));
-    int rc = -LOCKD_ENOMEM;
-    if (ctx.locks == NULL || ctx.ptrs == NULL || ctx.waiters == NULL || ctx.wptrs == NULL)
-        goto out;
-    if ((rc = shm_table_foreach(f->table, fsm_snap_one, &ctx)) != 0 ||
-        (rc = waitq_foreach(f->wq, fsm_snap_waiter, &ctx)) != 0)
-        goto out;
-    Lockd__Snapshot snap = LOCKD__SNAPSHOT__INIT;
-    snap.applied_index = f->applied_index;
-    snap.next_token = f->next_token;
-    snap.n_locks = ctx.n;
-    snap.locks = ctx.ptrs;
-    snap.n_waiters = ctx.wn;
-    snap.waiters = ctx.wptrs;
-    size_t n = lockd__snapshot__get_packed_size(&snap);
-    void *out = raft_malloc(n ? n : 1);
-    rc = -LOCKD_ENOMEM;
-    if (out == NULL)
-        goto out;
-    lockd__snapshot__pack(&snap, out);
-    *buf = out;
-    *len = n;
-    rc = 0;
-out:
-    for (size_t i = 0; i < ctx.n; i++)
-        free(ctx.locks[i].name);
-    for (size_t i = 0; i < ctx.wn; i++)
-        free(ctx.waiters[i].name);
-    free(ctx.locks);
-    free(ctx.ptrs);
-    free(ctx.waiters);
-    free(ctx.wptrs);
-    return rc;
+    struct snap_buf b = {0};
+    snap_header(&b, f->applied_index, f->next_token, shm_table_count(f->table), waitq_total(f->wq));
+    int rc = shm_table_foreach(f->table, snap_lock, &b);
+    if (rc == 0)
+        rc = waitq_foreach(f->wq, snap_waiter, &b);
+    if (rc != 0 || b.failed) {
+        raft_free(b.p);
+        return -LOCKD_ENOMEM;
+    }
+    *buf = b.p;
+    *len = b.len;
+    return 0;
+}
+
+int fsm_snapshot_store_from_open(store *st, void **buf, size_t *len)
+{
+    struct snap_buf b = {0};
+    struct store_meta meta;
+    uint64_t n_locks, n_waiters;
+    int rc = store_snapshot_info(st, &meta, &n_locks, &n_waiters);
+    if (rc != 0) {
+        store_snapshot_end(st);
+        return rc;
+    }
+    snap_header(&b, meta.applied_index, meta.next_token, n_locks, n_waiters);
+    rc = store_snapshot_scan(st, snap_lock, snap_waiter, &b);
+    store_snapshot_end(st);
+    if (rc != 0 || b.failed) {
+        raft_free(b.p);
+        return rc != 0 ? rc : -LOCKD_ENOMEM;
+    }
+    *buf = b.p;
+    *len = b.len;
+    return 0;
+}
+
+int fsm_foreach_waiter(const fsm *f, int (*fn)(const char *name, size_t len, const struct waiter *w, void *arg),
+                       void *arg)
+{
+    return waitq_foreach(f->wq, fn, arg);
+}
+
+struct snap_reader {
+    const uint8_t *p;
+    size_t len, off;
+};
+
+static int snap_get(struct snap_reader *r, void *dst, size_t n)
+{
+    if (r->len - r->off < n)
+        return -LOCKD_ECORRUPT;
+    memcpy(dst, r->p + r->off, n);
+    r->off += n;
+    return 0;
+}
+
+static int snap_get_u64(struct snap_reader *r, uint64_t *v)
+{
+    uint8_t b[8];
+    if (snap_get(r, b, 8) != 0)
+        return -LOCKD_ECORRUPT;
+    *v = 0;
+    for (int i = 7; i >= 0; i--)
+        *v = *v << 8 | b[i];
+    return 0;
 }
 
 int fsm_restore(fsm *f, const void *buf, size_t len, bool at_start)
 {
-    Lockd__Snapshot *snap = lockd__snapshot__unpack(NULL, len, buf);
-    if (snap == NULL) {
+    struct snap_reader r = {.p = buf, .len = len};
+    char magic[4];
+    uint8_t version;
+    uint64_t applied, next_token, n_locks, n_waiters;
+    if (snap_get(&r, magic, 4) != 0 || memcmp(magic, SNAP_MAGIC, 4) != 0 || snap_get(&r, &version, 1) != 0 ||
+        version != SNAP_VERSION || snap_get_u64(&r, &applied) != 0 || snap_get_u64(&r, &next_token) != 0 ||
+        snap_get_u64(&r, &n_locks) != 0 || snap_get_u64(&r, &n_waiters) != 0) {
         log_error("snapshot (%zu bytes) does not decode", len);
         return -LOCKD_ECORRUPT;
     }
-    int rc = 0;
-    if (at_start && snap->applied_index <= f->applied_index) {
+    if (at_start && applied <= f->applied_index) {
         log_info("store (applied %llu) is newer than the snapshot (%llu): keeping the store",
-                 (unsigned long long)f->applied_index, (unsigned long long)snap->applied_index);
-        goto out;
+                 (unsigned long long)f->applied_index, (unsigned long long)applied);
+        return 0;
     }
+    int rc = 0;
     shm_table_clear(f->table);
+    waitq_clear(f->wq);
     if (f->st != NULL && ((rc = store_begin(f->st)) != 0 || (rc = store_clear(f->st)) != 0))
         goto out;
-    for (size_t i = 0; i < snap->n_locks; i++) {
-        const Lockd__Lock *l = snap->locks[i];
+    for (uint64_t i = 0; i < n_locks; i++) {
         shm_lock rec;
+        uint8_t lens[2];
         memset(&rec, 0, sizeof(rec));
-        size_t nlen = strlen(l->name), olen = strlen(l->owner);
-        if (nlen == 0 || nlen > LOCKD_NAME_MAX || olen > LOCKD_OWNER_MAX) {
+        if ((rc = snap_get(&r, lens, 2)) != 0 || lens[0] == 0 || lens[0] > LOCKD_NAME_MAX ||
+            lens[1] > LOCKD_OWNER_MAX || (rc = snap_get_u64(&r, &rec.token)) != 0 ||
+            (rc = snap_get_u64(&r, &rec.acquired_at_ms)) != 0 || (rc = snap_get_u64(&r, &rec.renewed_at_ms)) != 0 ||
+            (rc = snap_get_u64(&r, &rec.ttl_ms)) != 0 || (rc = snap_get_u64(&r, &rec.revision)) != 0 ||
+            (rc = snap_get(&r, rec.name, lens[0])) != 0 || (rc = snap_get(&r, rec.owner, lens[1])) != 0) {
             rc = -LOCKD_ECORRUPT;
             goto out;
         }
-        memcpy(rec.name, l->name, nlen);
-        rec.name_len = (uint8_t)nlen;
-        memcpy(rec.owner, l->owner, olen);
-        rec.owner_len = (uint8_t)olen;
-        rec.token = l->token;
-        rec.acquired_at_ms = l->acquired_at_ms;
-        rec.renewed_at_ms = l->renewed_at_ms;
-        rec.ttl_ms = l->ttl_ms;
-        rec.revision = l->revision;
+        rec.name_len = lens[0];
+        rec.owner_len = lens[1];
         if ((rc = shm_table_put(f->table, &rec)) != 0)
             goto out;
         if (f->st != NULL && (rc = store_put(f->st, &rec)) != 0)
             goto out;
         fsm_notify(f, rec.name, rec.name_len, &rec);
     }
-    waitq_clear(f->wq);
-    for (size_t i = 0; i < snap->n_waiters; i++) {
-        const Lockd__Waiter *pw = snap->waiters[i];
-        size_t nlen = strlen(pw->name), olen = strlen(pw->owner);
-        if (nlen == 0 || nlen > LOCKD_NAME_MAX || olen > LOCKD_OWNER_MAX) {
+    for (uint64_t i = 0; i < n_waiters; i++) {
+        struct waiter w;
+        char name[LOCKD_NAME_MAX + 1];
+        uint8_t lens[2];
+        memset(&w, 0, sizeof(w));
+        if ((rc = snap_get(&r, lens, 2)) != 0 || lens[0] == 0 || lens[0] > LOCKD_NAME_MAX ||
+            lens[1] > LOCKD_OWNER_MAX || (rc = snap_get_u64(&r, &w.id)) != 0 || (rc = snap_get_u64(&r, &w.ttl_ms)) != 0 ||
+            (rc = snap_get(&r, name, lens[0])) != 0 || (rc = snap_get(&r, w.owner, lens[1])) != 0) {
             rc = -LOCKD_ECORRUPT;
             goto out;
         }
-        struct waiter w = {.id = pw->id, .ttl_ms = pw->ttl_ms, .owner_len = (uint8_t)olen};
-        memcpy(w.owner, pw->owner, olen + 1);
-        if ((rc = waitq_push(f->wq, pw->name, nlen, &w)) != 0)
+        w.owner_len = lens[1];
+        if ((rc = waitq_push(f->wq, name, lens[0], &w)) != 0)
             goto out;
-        if (f->st != NULL && (rc = store_put_waiter(f->st, pw->name, nlen, &w)) != 0)
+        if (f->st != NULL && (rc = store_put_waiter(f->st, name, lens[0], &w)) != 0)
             goto out;
     }
-    f->applied_index = snap->applied_index;
-    f->next_token = snap->next_token;
+    if (r.off != r.len) {
+        rc = -LOCKD_ECORRUPT;
+        goto out;
+    }
+    f->applied_index = applied;
+    f->next_token = next_token;
     if (f->st != NULL) {
         struct store_meta meta = {.applied_index = f->applied_index, .next_token = f->next_token};
         rc = store_commit(f->st, &meta);
     }
-    log_info("restored snapshot: %zu locks applied_index=%llu", snap->n_locks,
-             (unsigned long long)snap->applied_index);
+    log_info("restored snapshot: %llu locks, %llu waiters, applied_index=%llu", (unsigned long long)n_locks,
+             (unsigned long long)n_waiters, (unsigned long long)applied);
 out:
-    if (rc != 0 && f->st != NULL)
-        store_abort(f->st);
-    lockd__snapshot__free_unpacked(snap, NULL);
+    if (rc != 0) {
+        log_error("snapshot restore failed: %s", lockd_strerror(rc));
+        if (f->st != NULL)
+            store_abort(f->st);
+    }
     return rc;
 }

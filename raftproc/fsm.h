@@ -63,9 +63,20 @@ void fsm_entry_encode(const Lockd__LogEntry *e, void *buf, size_t len);
 int fsm_apply(fsm *f, uint64_t index, const void *buf, size_t len, const struct fsm_result **results,
               size_t *n);
 
-/* Serialises the whole state (Snapshot message) into a raft_malloc'd buffer
- * that the caller hands to raft. Errors: -LOCKD_ENOMEM. */
+/* Serialises the whole state (format in fsm.c) into a raft_malloc'd buffer
+ * that the caller hands to raft, from the shm table (loop thread only).
+ * Errors: -LOCKD_ENOMEM. */
 int fsm_snapshot(fsm *f, void **buf, size_t *len);
+
+/* The same, from the store's read transaction already opened (on the loop,
+ * right after the applied entry) by store_snapshot_begin; runs on any thread
+ * (MVCC keeps the view while the loop applies further entries) and ends the
+ * transaction. Errors: -LOCKD_ENOMEM, -LOCKD_EIO. */
+int fsm_snapshot_store_from_open(store *st, void **buf, size_t *len);
+
+/* Every queued waiter (tests and diagnostics). */
+int fsm_foreach_waiter(const fsm *f, int (*fn)(const char *name, size_t len, const struct waiter *w, void *arg),
+                       void *arg);
 
 /* Replaces the state with a snapshot buf[0..len). With at_start, a snapshot
  * older than what the store already holds is ignored (the store is newer;

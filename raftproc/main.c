@@ -202,7 +202,7 @@ int raftproc_main(const struct lockd_config *cfg, shm_table *table, int listen_f
     rp.lease_timer.data = &rp;
     fsm_set_change_cb(rp.f, raftproc_on_change, &rp);
     struct consensus_events ev = {.arg = &rp, .on_role = raftproc_on_role, .on_restore = raftproc_on_restore};
-    if (consensus_start(&rp.loop, cfg, rp.f, table, &ev, &rp.cons) != 0)
+    if (consensus_start(&rp.loop, cfg, rp.f, rp.st, table, &ev, &rp.cons) != 0)
         return CONSENSUS_EXIT_IO;
     if (rp_server_start(&rp.loop, cfg, listen_fd, rp.cons, &rp.server) != 0)
         return 1;

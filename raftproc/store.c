@@ -21,6 +21,9 @@ struct store {
     MDB_dbi meta;  /* "meta" -> applied_index, next_token */
     MDB_dbi waiters; /* name 0x00 id -> ttl_ms, owner_len, owner */
     MDB_txn *txn;  /* the open write transaction, or NULL */
+    MDB_txn *snap; /* the snapshot's read transaction, or NULL */
+    struct store_meta snap_meta;
+    uint64_t snap_locks, snap_waiters;
     char path[256];
 };
 
@@ -70,6 +73,10 @@ int store_decode_value(const uint8_t *src, size_t len, shm_lock *rec)
     rec->owner[owner_len] = '\0';
     return 0;
 }
+
+static int store_scan_locks(store *s, MDB_txn *txn, int (*fn)(const shm_lock *rec, void *arg), void *arg);
+static int store_scan_waiters(store *s, MDB_txn *txn,
+                              int (*fn)(const char *name, size_t len, const struct waiter *w, void *arg), void *arg);
 
 static int store_fail(const char *what, int rc)
 {
@@ -129,33 +136,21 @@ void store_close(store *s)
         return;
     if (s->txn != NULL)
         mdb_txn_abort(s->txn);
+    store_snapshot_end(s);
     mdb_env_sync(s->env, 1);
     mdb_env_close(s->env);
     free(s);
 }
 
-int store_load(store *s, struct store_meta *meta, int (*fn)(const shm_lock *rec, void *arg), void *arg)
+/* Walks the locks table in name order inside txn. */
+static int store_scan_locks(store *s, MDB_txn *txn, int (*fn)(const shm_lock *rec, void *arg), void *arg)
 {
-    MDB_txn *txn;
     MDB_cursor *cur;
-    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+    MDB_val k, v;
+    int rc = mdb_cursor_open(txn, s->locks, &cur);
     if (rc != 0)
-        return store_fail("txn_begin(read)", rc);
+        return store_fail("cursor_open", rc);
     int ret = 0;
-    MDB_val k = {sizeof(META_KEY) - 1, (void *)META_KEY}, v;
-    memset(meta, 0, sizeof(*meta));
-    rc = mdb_get(txn, s->meta, &k, &v);
-    if (rc == 0 && v.mv_size == 16) {
-        meta->applied_index = get_u64(v.mv_data);
-        meta->next_token = get_u64((const uint8_t *)v.mv_data + 8);
-    } else if (rc != MDB_NOTFOUND) {
-        ret = rc == 0 ? -LOCKD_ECORRUPT : store_fail("get(meta)", rc);
-        goto out;
-    }
-    if ((rc = mdb_cursor_open(txn, s->locks, &cur)) != 0) {
-        ret = store_fail("cursor_open", rc);
-        goto out;
-    }
     for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
         shm_lock rec;
         if (k.mv_size == 0 || k.mv_size > LOCKD_NAME_MAX || store_decode_value(v.mv_data, v.mv_size, &rec) != 0) {
@@ -172,7 +167,27 @@ int store_load(store *s, struct store_meta *meta, int (*fn)(const shm_lock *rec,
     if (ret == 0 && rc != MDB_NOTFOUND)
         ret = store_fail("cursor_get", rc);
     mdb_cursor_close(cur);
-out:
+    return ret;
+}
+
+int store_load(store *s, struct store_meta *meta, int (*fn)(const shm_lock *rec, void *arg), void *arg)
+{
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+    if (rc != 0)
+        return store_fail("txn_begin(read)", rc);
+    int ret = 0;
+    MDB_val k = {sizeof(META_KEY) - 1, (void *)META_KEY}, v;
+    memset(meta, 0, sizeof(*meta));
+    rc = mdb_get(txn, s->meta, &k, &v);
+    if (rc == 0 && v.mv_size == 16) {
+        meta->applied_index = get_u64(v.mv_data);
+        meta->next_token = get_u64((const uint8_t *)v.mv_data + 8);
+    } else if (rc != MDB_NOTFOUND) {
+        ret = rc == 0 ? -LOCKD_ECORRUPT : store_fail("get(meta)", rc);
+    }
+    if (ret == 0)
+        ret = store_scan_locks(s, txn, fn, arg);
     mdb_txn_abort(txn);
     return ret;
 }
@@ -251,19 +266,15 @@ int store_clear_waiters(store *s)
     return rc == 0 ? 0 : store_fail("drop(waiters)", rc);
 }
 
-int store_load_waiters(store *s, int (*fn)(const char *name, size_t len, const struct waiter *w, void *arg),
-                       void *arg)
+/* Walks the waiters table (each queue in FIFO order) inside txn. */
+static int store_scan_waiters(store *s, MDB_txn *txn,
+                              int (*fn)(const char *name, size_t len, const struct waiter *w, void *arg), void *arg)
 {
-    MDB_txn *txn;
     MDB_cursor *cur;
     MDB_val k, v;
-    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+    int rc = mdb_cursor_open(txn, s->waiters, &cur);
     if (rc != 0)
-        return store_fail("txn_begin(read)", rc);
-    if ((rc = mdb_cursor_open(txn, s->waiters, &cur)) != 0) {
-        mdb_txn_abort(txn);
         return store_fail("cursor_open(waiters)", rc);
-    }
     int ret = 0;
     for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
         const uint8_t *kp = k.mv_data, *vp = v.mv_data;
@@ -286,8 +297,19 @@ int store_load_waiters(store *s, int (*fn)(const char *name, size_t len, const s
     if (ret == 0 && rc != MDB_NOTFOUND)
         ret = store_fail("cursor_get(waiters)", rc);
     mdb_cursor_close(cur);
-    mdb_txn_abort(txn);
     return ret;
+}
+
+int store_load_waiters(store *s, int (*fn)(const char *name, size_t len, const struct waiter *w, void *arg),
+                       void *arg)
+{
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+    if (rc != 0)
+        return store_fail("txn_begin(read)", rc);
+    rc = store_scan_waiters(s, txn, fn, arg);
+    mdb_txn_abort(txn);
+    return rc;
 }
 
 int store_commit(store *s, const struct store_meta *meta)
@@ -305,16 +327,78 @@ int store_commit(store *s, const struct store_meta *meta)
     s->txn = NULL;
     return rc == 0 ? 0 : store_fail("txn_commit", rc);
 }
-
 void store_abort(store *s)
 {
     if (s->txn != NULL)
         mdb_txn_abort(s->txn);
     s->txn = NULL;
 }
-
 int store_sync(store *s)
 {
     int rc = mdb_env_sync(s->env, 1);
     return rc == 0 ? 0 : store_fail("env_sync", rc);
+}
+
+/* ---- snapshots --------------------------------------------------------- */
+
+int store_snapshot_begin(store *s, struct store_meta *meta, uint64_t *n_locks, uint64_t *n_waiters)
+{
+    if (s->snap != NULL)
+        return -LOCKD_EAGAIN;
+    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &s->snap);
+    if (rc != 0) {
+        s->snap = NULL;
+        return store_fail("txn_begin(snapshot)", rc);
+    }
+    MDB_val k = {sizeof(META_KEY) - 1, (void *)META_KEY}, v;
+    memset(meta, 0, sizeof(*meta));
+    rc = mdb_get(s->snap, s->meta, &k, &v);
+    if (rc == 0 && v.mv_size == 16) {
+        meta->applied_index = get_u64(v.mv_data);
+        meta->next_token = get_u64((const uint8_t *)v.mv_data + 8);
+    } else if (rc != MDB_NOTFOUND) {
+        store_snapshot_end(s);
+        return -LOCKD_ECORRUPT;
+    }
+    MDB_stat st;
+    if ((rc = mdb_stat(s->snap, s->locks, &st)) != 0) {
+        store_snapshot_end(s);
+        return store_fail("stat(locks)", rc);
+    }
+    *n_locks = st.ms_entries;
+    if ((rc = mdb_stat(s->snap, s->waiters, &st)) != 0) {
+        store_snapshot_end(s);
+        return store_fail("stat(waiters)", rc);
+    }
+    *n_waiters = st.ms_entries;
+    s->snap_meta = *meta;
+    s->snap_locks = *n_locks;
+    s->snap_waiters = *n_waiters;
+    return 0;
+}
+
+int store_snapshot_info(store *s, struct store_meta *meta, uint64_t *n_locks, uint64_t *n_waiters)
+{
+    if (s->snap == NULL)
+        return -LOCKD_EINVAL;
+    *meta = s->snap_meta;
+    *n_locks = s->snap_locks;
+    *n_waiters = s->snap_waiters;
+    return 0;
+}
+
+int store_snapshot_scan(store *s, int (*lock_fn)(const shm_lock *rec, void *arg),
+                        int (*waiter_fn)(const char *name, size_t len, const struct waiter *w, void *arg), void *arg)
+{
+    if (s->snap == NULL)
+        return -LOCKD_EINVAL;
+    int rc = store_scan_locks(s, s->snap, lock_fn, arg);
+    return rc != 0 ? rc : store_scan_waiters(s, s->snap, waiter_fn, arg);
+}
+
+void store_snapshot_end(store *s)
+{
+    if (s->snap != NULL)
+        mdb_txn_abort(s->snap);
+    s->snap = NULL;
 }

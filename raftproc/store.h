@@ -57,6 +57,17 @@ int store_clear(store *s);
 int store_commit(store *s, const struct store_meta *meta);
 void store_abort(store *s);
 
+/* Snapshot support: begin opens a read transaction (a consistent view of
+ * the last committed entry) and reports the meta record and the number of
+ * locks and waiters; scan walks both tables inside it (from any thread:
+ * the environment is MDB_NOTLS); end closes it. One at a time. */
+int store_snapshot_begin(store *s, struct store_meta *meta, uint64_t *n_locks, uint64_t *n_waiters);
+/* What begin reported, for the thread that encodes. */
+int store_snapshot_info(store *s, struct store_meta *meta, uint64_t *n_locks, uint64_t *n_waiters);
+int store_snapshot_scan(store *s, int (*lock_fn)(const shm_lock *rec, void *arg),
+                        int (*waiter_fn)(const char *name, size_t len, const struct waiter *w, void *arg), void *arg);
+void store_snapshot_end(store *s);
+
 /* Flushes to disk (mdb_env_sync force): called after a Raft snapshot so the
  * store is at least as durable as the snapshot. */
 int store_sync(store *s);

@@ -167,33 +167,33 @@ static void test_encode_into_too_small_buffer_is_toobig_and_writes_nothing(void 
 
 static void test_encode_of_message_over_frame_max_is_toobig(void **state)
 {
-    /* A snapshot with enough locks to pack over LOCKD_FRAME_MAX. */
+    /* A log entry with enough commands to pack over LOCKD_FRAME_MAX. */
     enum { N = 2000 };
-    Lockd__Lock *locks = calloc(N, sizeof(*locks));
-    Lockd__Lock **ptrs = calloc(N, sizeof(*ptrs));
-    assert_non_null(locks);
+    Lockd__Command *cmds = calloc(N, sizeof(*cmds));
+    Lockd__Command **ptrs = calloc(N, sizeof(*ptrs));
+    assert_non_null(cmds);
     assert_non_null(ptrs);
     char name[LOCKD_NAME_MAX + 1];
     memset(name, 'n', LOCKD_NAME_MAX);
     name[LOCKD_NAME_MAX] = '\0';
     for (int i = 0; i < N; i++) {
-        lockd__lock__init(&locks[i]);
-        locks[i].name = name;
-        locks[i].token = (uint64_t)i + 1;
-        ptrs[i] = &locks[i];
+        lockd__command__init(&cmds[i]);
+        cmds[i].name = name;
+        cmds[i].token = (uint64_t)i + 1;
+        ptrs[i] = &cmds[i];
     }
-    Lockd__Snapshot s = LOCKD__SNAPSHOT__INIT;
-    s.n_locks = N;
-    s.locks = ptrs;
-    size_t packed = lockd__snapshot__get_packed_size(&s);
+    Lockd__LogEntry e = LOCKD__LOG_ENTRY__INIT;
+    e.n_commands = N;
+    e.commands = ptrs;
+    size_t packed = lockd__log_entry__get_packed_size(&e);
     assert_true(packed > LOCKD_FRAME_MAX);
     size_t cap = packed + FRAME_HEADER_SIZE + 16;
     uint8_t *buf = malloc(cap);
     assert_non_null(buf);
-    assert_int_equal(frame_encode(&s.base, buf, cap), -LOCKD_ETOOBIG);
+    assert_int_equal(frame_encode(&e.base, buf, cap), -LOCKD_ETOOBIG);
     free(buf);
     free(ptrs);
-    free(locks);
+    free(cmds);
 }
 
 int main(void)

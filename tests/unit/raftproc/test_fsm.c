@@ -265,42 +265,60 @@ static void assert_same_tables(const shm_table *a, const shm_table *b)
     free(db.v);
 }
 
-/* Waiters as a snapshot carries them, sorted by (name, id). */
+/* Waiters of an FSM, sorted by (name, id). */
+struct wcopy {
+    char name[LOCKD_NAME_MAX + 1];
+    struct waiter w;
+};
+
+struct wlist {
+    struct wcopy *v;
+    size_t n, cap;
+};
+
+static int collect_waiter(const char *name, size_t len, const struct waiter *w, void *arg)
+{
+    struct wlist *l = arg;
+    if (l->n == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 16;
+        l->v = realloc(l->v, l->cap * sizeof(*l->v));
+    }
+    memcpy(l->v[l->n].name, name, len);
+    l->v[l->n].name[len] = '\0';
+    l->v[l->n].w = *w;
+    l->n++;
+    return 0;
+}
+
 static int cmp_waiter(const void *a, const void *b)
 {
-    const Lockd__Waiter *x = *(Lockd__Waiter *const *)a, *y = *(Lockd__Waiter *const *)b;
+    const struct wcopy *x = a, *y = b;
     int c = strcmp(x->name, y->name);
     if (c != 0)
         return c;
-    return x->id < y->id ? -1 : x->id > y->id;
+    return x->w.id < y->w.id ? -1 : x->w.id > y->w.id;
 }
 
 static void assert_same_waiters(fsm *a, fsm *b)
 {
     assert_int_equal(fsm_waiters(a), fsm_waiters(b));
-    void *ba, *bb;
-    size_t la, lb;
-    assert_int_equal(fsm_snapshot(a, &ba, &la), 0);
-    assert_int_equal(fsm_snapshot(b, &bb, &lb), 0);
-    Lockd__Snapshot *sa = lockd__snapshot__unpack(NULL, la, ba), *sb = lockd__snapshot__unpack(NULL, lb, bb);
-    raft_free(ba);
-    raft_free(bb);
-    assert_non_null(sa);
-    assert_non_null(sb);
-    assert_int_equal(sa->n_waiters, sb->n_waiters);
-    assert_int_equal(sa->n_waiters, fsm_waiters(a));
-    if (sa->n_waiters > 1) {
-        qsort(sa->waiters, sa->n_waiters, sizeof(*sa->waiters), cmp_waiter);
-        qsort(sb->waiters, sb->n_waiters, sizeof(*sb->waiters), cmp_waiter);
+    struct wlist la = {0}, lb = {0};
+    fsm_foreach_waiter(a, collect_waiter, &la);
+    fsm_foreach_waiter(b, collect_waiter, &lb);
+    assert_int_equal(la.n, lb.n);
+    assert_int_equal(la.n, fsm_waiters(a));
+    if (la.n > 1) {
+        qsort(la.v, la.n, sizeof(*la.v), cmp_waiter);
+        qsort(lb.v, lb.n, sizeof(*lb.v), cmp_waiter);
     }
-    for (size_t i = 0; i < sa->n_waiters; i++) {
-        assert_string_equal(sa->waiters[i]->name, sb->waiters[i]->name);
-        assert_int_equal(sa->waiters[i]->id, sb->waiters[i]->id);
-        assert_string_equal(sa->waiters[i]->owner, sb->waiters[i]->owner);
-        assert_int_equal(sa->waiters[i]->ttl_ms, sb->waiters[i]->ttl_ms);
+    for (size_t i = 0; i < la.n; i++) {
+        assert_string_equal(la.v[i].name, lb.v[i].name);
+        assert_int_equal(la.v[i].w.id, lb.v[i].w.id);
+        assert_string_equal(la.v[i].w.owner, lb.v[i].w.owner);
+        assert_int_equal(la.v[i].w.ttl_ms, lb.v[i].w.ttl_ms);
     }
-    lockd__snapshot__free_unpacked(sa, NULL);
-    lockd__snapshot__free_unpacked(sb, NULL);
+    free(la.v);
+    free(lb.v);
 }
 
 static void assert_same_fsm(fsm *a, const shm_table *ta, fsm *b, const shm_table *tb)
