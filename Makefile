@@ -44,7 +44,7 @@ DEPS_STAMP := $(BUILD)/.deps-installed
 # Generated protobuf code is not an intermediate file to delete afterwards.
 .SECONDARY: $(PROTO_GEN) $(PROTO_HDR)
 
-.PHONY: all deps run test unit blackbox asan bench lint clean
+.PHONY: all deps run test unit blackbox asan bench bench-peers lint clean
 all: $(BUILD)/lockd $(if $(LOCKCTL_SRC),$(BUILD)/lockctl)
 
 deps: $(DEPS_STAMP)
@@ -98,6 +98,10 @@ asan:
 
 bench: all
 	./scripts/bench.sh
+
+# lockd against etcd, Redis and nginx on this machine (~7 min; QUICK=1 ~80 s)
+bench-peers: all
+	./scripts/bench-peers.sh
 
 lint:
 	clang-format --dry-run --Werror $(LIB_SRC) $(LOCKCTL_SRC) master/main.c $(wildcard */*.h)
