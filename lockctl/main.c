@@ -4,6 +4,7 @@
  * it can locally (usage errors never reach the server), prints text or
  * one JSON object, and exits 0 (ok), 1 (the operation failed) or 2 (usage
  * error, or lockd could not be reached). */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -25,6 +26,9 @@
 
 #define DEFAULT_SOCKET "./lockd-data/lockd.sock"
 #define DEFAULT_TIMEOUT_MS 30000
+/* Membership changes: the node waits up to max(api timeout, 30 s) for a new
+ * member's catch-up, plus its margin. */
+#define CHANGE_TIMEOUT_MS 45000
 #define LIST_DEFAULT 100
 #define LIST_MAX 10000
 
@@ -34,6 +38,7 @@ static struct {
     const char *socket;
     int json;
     uint64_t timeout_ms;
+    int timeout_given; /* --timeout was given: it overrides every default */
 } g = {.timeout_ms = DEFAULT_TIMEOUT_MS};
 
 struct command;
@@ -67,7 +72,8 @@ static void usage(FILE *f)
                "                   " DEFAULT_SOCKET ", which is where `lockd` started in\n"
                "                   this directory puts it; lockd --admin-socket sets it)\n"
                "  --json           print one JSON object instead of text\n"
-               "  --timeout DUR    give up waiting for the node after DUR (default 30s)\n"
+               "  --timeout DUR    give up waiting for the node after DUR (default 30s;\n"
+               "                   45s for members add/remove and transfer)\n"
                "  -h, --help       this help; `lockctl COMMAND --help` for one command\n"
                "  --version        print the version\n\n"
                "Exit status: 0 done; 1 the operation failed (e.g. not locked, held by\n"
@@ -187,6 +193,8 @@ static const char *status_word(Lockd__AdminStatus s)
         return "unavailable";
     case LOCKD__ADMIN_STATUS__ADMIN_BAD_REQUEST:
         return "bad_request";
+    case LOCKD__ADMIN_STATUS__ADMIN_REFUSED:
+        return "refused";
     default:
         return "internal";
     }
@@ -627,8 +635,27 @@ static int cmd_unlock(const struct command *c, int argc, char **argv)
 
 /* ---- members, reload, log-level ---------------------------------------------- */
 
+static void json_leader(struct jw *w, const Lockd__AdminResponse *r)
+{
+    jw_key(w, "leader");
+    if (r->leader_id == 0) {
+        jw_null(w);
+        return;
+    }
+    jw_obj(w);
+    jw_key(w, "id");
+    jw_u64(w, r->leader_id);
+    jw_key(w, "address");
+    jw_str_or_null(w, r->leader_address);
+    jw_end_obj(w);
+}
+
 static int members_ok(struct call *k, const Lockd__AdminResponse *r)
 {
+    (void)k;
+    /* A master older than the live view sends no source: its list is the
+     * cluster file's. */
+    const char *source = r->source[0] ? r->source : "cluster_file";
     if (g.json) {
         struct jw w;
         jw_init(&w, stdout);
@@ -641,9 +668,11 @@ static int members_ok(struct call *k, const Lockd__AdminResponse *r)
             jw_key(&w, "id");
             jw_u64(&w, m->id);
             jw_key(&w, "http_address");
-            jw_str(&w, m->http_address);
+            jw_str_or_null(&w, m->http_address);
             jw_key(&w, "raft_address");
             jw_str(&w, m->raft_address);
+            jw_key(&w, "role");
+            jw_str_or_null(&w, m->role);
             jw_key(&w, "leader");
             jw_bool(&w, m->leader);
             jw_key(&w, "self");
@@ -651,42 +680,159 @@ static int members_ok(struct call *k, const Lockd__AdminResponse *r)
             jw_end_obj(&w);
         }
         jw_end_arr(&w);
-        jw_key(&w, "leader");
-        if (r->leader_id == 0) {
-            jw_null(&w);
-        } else {
-            jw_obj(&w);
-            jw_key(&w, "id");
-            jw_u64(&w, r->leader_id);
-            jw_key(&w, "address");
-            jw_str_or_null(&w, r->leader_address);
-            jw_end_obj(&w);
+        json_leader(&w, r);
+        jw_key(&w, "source");
+        jw_str(&w, source);
+        if (r->message[0]) {
+            jw_key(&w, "message");
+            jw_str(&w, r->message);
         }
         jw_end_obj(&w);
         jw_finish(&w);
         return 0;
     }
     struct table t;
-    table_init(&t, 5);
-    const char *head[] = {"ID", "HTTP", "RAFT", "LEADER", "SELF"};
+    table_init(&t, 6);
+    const char *head[] = {"ID", "HTTP", "RAFT", "ROLE", "LEADER", "SELF"};
     table_row(&t, head);
     for (size_t i = 0; i < r->n_members; i++) {
         const Lockd__AdminMember *m = r->members[i];
         char id[32];
         snprintf(id, sizeof(id), "%" PRIu64, m->id);
-        const char *row[] = {id, m->http_address, m->raft_address, m->leader ? "yes" : "no", m->self ? "yes" : "no"};
+        const char *row[] = {id,
+                             m->http_address[0] ? m->http_address : "-",
+                             m->raft_address,
+                             m->role[0] ? m->role : "?",
+                             m->leader ? "yes" : "no",
+                             m->self ? "yes" : "no"};
         table_row(&t, row);
     }
     table_print(&t, stdout);
     table_free(&t);
+    if (r->message[0])
+        fprintf(stderr, "lockctl members: %s\n", r->message);
     return 0;
 }
 
-static int cmd_members(const struct command *c, int argc, char **argv)
+/* A membership change done (or nothing to do): its message. */
+static int change_ok(struct call *k, const Lockd__AdminResponse *r)
 {
-    int n_pos, rc = parse_args(c, argc, argv, NULL, NULL, 0, &n_pos);
+    (void)k;
+    if (g.json) {
+        struct jw w;
+        jw_init(&w, stdout);
+        jw_obj(&w);
+        jw_key(&w, "ok");
+        jw_bool(&w, 1);
+        jw_key(&w, "message");
+        jw_str(&w, r->message);
+        json_leader(&w, r);
+        jw_end_obj(&w);
+        jw_finish(&w);
+    } else {
+        printf("%s\n", r->message);
+    }
+    return 0;
+}
+
+static int parse_node_id(const struct command *c, const char *s, int zero_ok, uint64_t *out)
+{
+    if (parse_u64(s, out) != 0 || (*out == 0 && !zero_ok))
+        return usage_error(c, "node id \"%s\" is not a positive integer", s);
+    return 0;
+}
+
+/* "a.b.c.d:port": what the Raft library's TCP transport takes. */
+static int check_raft_address(const struct command *c, const char *s)
+{
+    const char *colon = strrchr(s, ':');
+    char host[INET_ADDRSTRLEN];
+    struct in_addr ia;
+    uint64_t port;
+    if (colon == NULL || colon == s || (size_t)(colon - s) >= sizeof(host) || parse_u64(colon + 1, &port) != 0 ||
+        port == 0 || port > 65535)
+        return usage_error(c, "\"%s\" is not a Raft address a.b.c.d:port", s);
+    memcpy(host, s, (size_t)(colon - s));
+    host[colon - s] = '\0';
+    if (inet_pton(AF_INET, host, &ia) != 1)
+        return usage_error(c, "\"%s\" is not a Raft address a.b.c.d:port (an IPv4 address, not a name)", s);
+    return 0;
+}
+
+/* Runs a membership change with its longer default timeout. */
+static int call_change(const struct command *c, const Lockd__AdminRequest *req)
+{
+    if (!g.timeout_given && g.timeout_ms < CHANGE_TIMEOUT_MS)
+        g.timeout_ms = CHANGE_TIMEOUT_MS;
+    struct call k = {.ok = change_ok};
+    return call(c, req, &k);
+}
+
+static const struct command *find_command(const char *name);
+
+static int cmd_members_add(const struct command *c, int argc, char **argv)
+{
+    const char *pos[2];
+    int n_pos, rc = parse_args(c, argc, argv, NULL, pos, 2, &n_pos);
     if (rc != 0)
         return rc == 1 ? 0 : rc;
+    if (n_pos != 2)
+        return usage_error(c, "%s is missing", n_pos == 0 ? "ID RAFT_ADDRESS" : "RAFT_ADDRESS");
+    uint64_t id;
+    if ((rc = parse_node_id(c, pos[0], 0, &id)) != 0 || (rc = check_raft_address(c, pos[1])) != 0)
+        return rc;
+    Lockd__AdminRequest req = LOCKD__ADMIN_REQUEST__INIT;
+    req.command = LOCKD__ADMIN_COMMAND__ADMIN_CMD_MEMBER_ADD;
+    req.node_id = id;
+    req.address = (char *)pos[1];
+    return call_change(c, &req);
+}
+
+static int cmd_members_remove(const struct command *c, int argc, char **argv)
+{
+    const char *pos[1];
+    int n_pos, rc = parse_args(c, argc, argv, NULL, pos, 1, &n_pos);
+    if (rc != 0)
+        return rc == 1 ? 0 : rc;
+    if (n_pos != 1)
+        return usage_error(c, "which node? ID is missing");
+    uint64_t id;
+    if ((rc = parse_node_id(c, pos[0], 0, &id)) != 0)
+        return rc;
+    Lockd__AdminRequest req = LOCKD__ADMIN_REQUEST__INIT;
+    req.command = LOCKD__ADMIN_COMMAND__ADMIN_CMD_MEMBER_REMOVE;
+    req.node_id = id;
+    return call_change(c, &req);
+}
+
+static int cmd_transfer(const struct command *c, int argc, char **argv)
+{
+    const char *pos[1];
+    int n_pos, rc = parse_args(c, argc, argv, NULL, pos, 1, &n_pos);
+    if (rc != 0)
+        return rc == 1 ? 0 : rc;
+    uint64_t id = 0;
+    if (n_pos == 1 && (rc = parse_node_id(c, pos[0], 1, &id)) != 0)
+        return rc;
+    Lockd__AdminRequest req = LOCKD__ADMIN_REQUEST__INIT;
+    req.command = LOCKD__ADMIN_COMMAND__ADMIN_CMD_TRANSFER;
+    req.node_id = id;
+    return call_change(c, &req);
+}
+
+/* `members`, `members add ...`, `members remove ...`. */
+static int cmd_members(const struct command *c, int argc, char **argv)
+{
+    if (argc > 0 && (strcmp(argv[0], "add") == 0 || strcmp(argv[0], "remove") == 0)) {
+        const struct command *sub = find_command(strcmp(argv[0], "add") == 0 ? "members add" : "members remove");
+        return sub->run(sub, argc - 1, argv + 1);
+    }
+    const char *pos[1];
+    int n_pos, rc = parse_args(c, argc, argv, NULL, pos, 1, &n_pos);
+    if (rc != 0)
+        return rc == 1 ? 0 : rc;
+    if (n_pos == 1)
+        return usage_error(c, "unknown subcommand \"%s\" (add or remove)", pos[0]);
     Lockd__AdminRequest req = LOCKD__ADMIN_REQUEST__INIT;
     req.command = LOCKD__ADMIN_COMMAND__ADMIN_CMD_MEMBERS;
     struct call k = {.ok = members_ok};
@@ -766,8 +912,43 @@ static const struct command COMMANDS[] = {
      "\nExit status 1 if NAME is not locked, is held by another owner (without\n"
      "--force), or this node is not the leader (run lockctl on the leader).\n",
      cmd_unlock},
-    {"members", "", "the cluster's nodes with their addresses; leader and this node marked",
-     "\nFrom this node's cluster file, with the leader this node knows.\n", cmd_members},
+    {"members", "", "the Raft configuration: id, HTTP and Raft address, role, leader, self",
+     "\nAsks this node's Raft process for the configuration it knows (any node\n"
+     "answers, leader or not) and adds the HTTP address of each member that\n"
+     "this node's cluster file lists (\"-\" for one it does not: a node added at\n"
+     "run time). ROLE is voter, standby or spare. If the Raft process does not\n"
+     "answer, the cluster file is shown instead (ROLE \"?\"), with a note on stderr;\n"
+     "--json has \"source\": \"raft\" or \"cluster_file\".\n"
+     "\nSubcommands (lockctl members add --help, ...):\n"
+     "  members add ID RAFT_ADDRESS   add a node, catch it up, make it a voter\n"
+     "  members remove ID             remove a node from the configuration\n",
+     cmd_members},
+    {"members add", "ID RAFT_ADDRESS", "add node ID (Raft address a.b.c.d:port) as a voter",
+     "\nStart the new node first, with a cluster file that lists it and --join\n"
+     "(so that it does not bootstrap a cluster of its own), then run this on any\n"
+     "member: a follower forwards the change to the leader. The leader adds the\n"
+     "node as a spare, sends it the log (or a snapshot) until it has caught up,\n"
+     "then promotes it to voter; only then does this command return.\n"
+     "RAFT_ADDRESS is the new node's Raft address: IPv4 and port, by default its\n"
+     "HTTP port + 1000 (e.g. lockctl members add 4 127.0.0.1:3084).\n"
+     "\nExit status 1 if the change is refused (the id or address is already a\n"
+     "member's, or the leader's Raft library says no), no leader can take it, or\n"
+     "it did not finish in time (outcome unknown: see lockctl members).\n",
+     cmd_members_add},
+    {"members remove", "ID", "remove node ID from the Raft configuration",
+     "\nRun on any member; a follower forwards the change to the leader. The\n"
+     "removed node stops taking part in elections and commits; stop its lockd\n"
+     "afterwards. Removing the leader makes it step down once the change commits.\n"
+     "\nExit status 1 if ID is not a member, the change is refused, no leader can\n"
+     "take it, or it did not finish in time (outcome unknown).\n",
+     cmd_members_remove},
+    {"transfer", "[ID]", "hand leadership to voter ID (default: the most up-to-date one)",
+     "\nThe leader makes sure ID has its whole log, then lets it start an election\n"
+     "it wins. Useful before stopping the leader for maintenance. Run on any\n"
+     "member (a follower forwards it). Without ID, or with 0, the leader picks.\n"
+     "\nExit status 0 also when ID already leads; 1 if ID is not a voter, the\n"
+     "transfer is refused or fails, or no leader is known.\n",
+     cmd_transfer},
     {"reload", "", "replace the HTTP workers (as SIGHUP); no request is refused",
      "\nNew workers start first; the old ones finish their requests and exit.\n", cmd_reload},
     {"log-level", "LEVEL", "set the log level: debug, info, warn or error",
@@ -792,9 +973,11 @@ static int cmd_help(const struct command *c, int argc, char **argv)
         usage(stdout);
         return 0;
     }
-    const struct command *t = find_command(argv[0]);
-    if (t == NULL || argc > 1)
-        return usage_error(c, "no command \"%s\"", argv[0]);
+    char joined[64];
+    snprintf(joined, sizeof(joined), "%s%s%s", argv[0], argc > 1 ? " " : "", argc > 1 ? argv[1] : "");
+    const struct command *t = find_command(joined);
+    if (t == NULL || argc > 2)
+        return usage_error(c, "no command \"%s\"", joined);
     command_usage(t, stdout);
     return 0;
 }
@@ -824,10 +1007,12 @@ static int lockctl_main(int argc, char **argv, char **rest)
                 val = argv[++i];
             else
                 return usage_error(NULL, "option %s needs a value", a);
-            if (is_socket)
+            if (is_socket) {
                 g.socket = val;
-            else
+            } else {
                 timeout_s = val;
+                g.timeout_given = 1;
+            }
         } else if (strcmp(a, "--json") == 0) {
             g.json = 1;
         } else if (strcmp(a, "--version") == 0 && n == 0) {

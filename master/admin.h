@@ -1,9 +1,18 @@
 /* master/admin.h: the admin Unix socket that lockctl talks to
- * (proto/admin.proto). The master serves it from its own poll loop
- * (supervisor_env.admin_fd / on_admin): one command per connection, read,
- * answered and closed before the loop goes on. Lock state comes from the
- * shm table; an unlock is relayed to raftproc over its Unix socket, exactly
- * as a worker sends a DELETE. */
+ * (proto/admin.proto). The master serves it from its own poll loop: the fd
+ * it polls (supervisor_env.admin_fd) is an epoll set holding the listening
+ * socket, the open connections, their relays to raftproc and a timerfd for
+ * their deadlines; on_admin handles whatever is ready and returns. So a
+ * command relayed to raftproc (unlock, members, members add/remove,
+ * transfer), which may take up to its timeout (seconds for a member add
+ * that waits for catch-up), never holds up the master loop (reaping,
+ * restarts, signals) nor other lockctl commands: up to ADMIN_CONN_MAX (16)
+ * connections are served at once, more wait in the listen backlog. Lock
+ * state comes from the shm table; an unlock is relayed to raftproc over
+ * its Unix socket exactly as a worker sends a DELETE, a membership command
+ * as the matching OP_MEMBERS / OP_MEMBER_ADD / OP_MEMBER_REMOVE /
+ * OP_TRANSFER request (a follower's raftproc forwards changes to the
+ * leader). */
 #ifndef LOCKD_MASTER_ADMIN_H
 #define LOCKD_MASTER_ADMIN_H
 
@@ -25,13 +34,24 @@ typedef struct admin_server admin_server; /* opaque; the master's alone */
  * is in err. */
 int admin_open(struct lockd_config *cfg, const shm_table *table, admin_server **out, char *err, size_t err_cap);
 
-/* The listening fd, for supervisor_env.admin_fd. */
+/* The fd for supervisor_env.admin_fd: the epoll set (readable when a
+ * connection, a relay or a deadline needs attention). Children close it;
+ * the sockets it holds are closed in children by a pthread_atfork handler
+ * that admin_open registers. */
 int admin_fd(const admin_server *a);
 
-/* supervisor_env.on_admin (arg: the admin_server). Accepts at most a few
- * waiting connections and serves each to the end. Every wait is bounded:
- * 2 s to read a request or write an answer, plus cfg->api_timeout_ms + 1 s
- * for an unlock relayed to raftproc. Never calls exit, never forks. */
+/* supervisor_env.on_admin (arg: the admin_server). Handles what is ready
+ * without waiting: accepts a few connections, reads requests, answers the
+ * local ones (status, list, show, reload, log-level) at once, starts and
+ * advances relays to raftproc, and ends what is past its deadline: 2 s for
+ * a client to send its request; for a relay, cfg->api_timeout_ms + 1 s
+ * (unlock, members remove, transfer), max(that, 30 s) for members add, 2 s
+ * for reading the configuration (members; the cluster file is shown
+ * instead). A change whose outcome raftproc reports unknown (a follower
+ * abandons a forwarded request when the leader changes, which is what a
+ * transfer does) is looked up in the configuration for up to 3 s more
+ * before the answer says so. The one wait it does is writing an answer (at most 2 s, to a
+ * client that does not read). Never calls exit, never forks. */
 void admin_on_readable(void *arg);
 
 /* Closes the socket, unlinks its path and frees a (NULL is fine). */

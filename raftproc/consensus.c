@@ -560,13 +560,33 @@ int consensus_member_add(consensus *c, uint64_t id, const char *raft_address, co
     return 0;
 }
 
+static void consensus_removed(struct raft_change *req, int status)
+{
+    struct change *ch = req->data;
+    if (status == 0)
+        log_info("raft member %llu removed", (unsigned long long)ch->id);
+    consensus_change_done(ch, status);
+}
+
 int consensus_member_remove(consensus *c, uint64_t id, consensus_change_cb cb, void *data)
 {
+    /* The library would apply removing the last voter and leave the node
+     * with an empty configuration it cannot recover from. */
+    unsigned voters = 0;
+    bool target_votes = false;
+    for (unsigned i = 0; i < c->raft.configuration.n; i++) {
+        if (c->raft.configuration.servers[i].role == RAFT_VOTER) {
+            voters++;
+            target_votes |= c->raft.configuration.servers[i].id == id;
+        }
+    }
+    if (target_votes && voters == 1)
+        return -LOCKD_EINVAL;
     struct change *ch = consensus_change_new(c, cb, data);
     if (ch == NULL)
         return -LOCKD_ENOTLEADER;
     ch->id = id;
-    int rv = raft_remove(&c->raft, &ch->req, id, consensus_promoted);
+    int rv = raft_remove(&c->raft, &ch->req, id, consensus_removed);
     if (rv != 0) {
         log_warn("raft_remove %llu: %s", (unsigned long long)id, raft_errmsg(&c->raft));
         free(ch);

@@ -299,9 +299,11 @@ int64_t forwarder_send(forwarder *f, uint64_t leader_id, const char *leader_raft
     c->id = id;
     c->cb = cb;
     c->arg = arg;
-    /* A queued acquire may legitimately take its whole wait. */
+    /* A queued acquire may legitimately take its whole wait, and adding a
+     * member waits for it to catch up (libraft: up to 10 rounds). */
     c->deadline_ms = clock_monotonic_ms() + f->cfg->api_timeout_ms +
-                     (req->op == LOCKD__OP__OP_ACQUIRE ? req->wait_ms : 0);
+                     (req->op == LOCKD__OP__OP_ACQUIRE ? req->wait_ms : 0) +
+                     (req->op == LOCKD__OP__OP_MEMBER_ADD ? 30000 : 0);
     c->hnext = f->buckets[id % FWD_BUCKETS];
     f->buckets[id % FWD_BUCKETS] = c;
     /* Keep the list in deadline order (waits make it not quite FIFO). */

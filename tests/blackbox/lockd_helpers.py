@@ -777,3 +777,86 @@ def write_until_ok(nodes, method, path, timeout, per_request=1.0):
         if time.monotonic() >= deadline:
             return None, tries
         time.sleep(0.02)
+
+
+# --------------------------------------------------------------------------
+# lockctl and run-time membership changes (test_membership.py)
+
+LOCKCTL_BIN = os.environ.get("LOCKCTL_BIN", "/work/main/build/lockctl")
+
+
+def admin_socket_of(node):
+    """The admin socket of node: --admin-socket if its argv names one, else
+    <data dir>/lockd.sock."""
+    argv = node.argv()
+    for i, a in enumerate(argv):
+        if a == "--admin-socket" and i + 1 < len(argv):
+            return argv[i + 1]
+        if a.startswith("--admin-socket="):
+            return a.split("=", 1)[1]
+    return os.path.join(node.data_dir, "lockd.sock")
+
+
+def run_lockctl(args, node=None, sock=None, timeout=60.0):
+    """Runs lockctl --socket <node's admin socket, or sock> ARGS (LOCKD_SOCKET
+    unset). Returns (exit status, stdout, stderr)."""
+    argv = [LOCKCTL_BIN]
+    if sock is None and node is not None:
+        sock = admin_socket_of(node)
+    if sock is not None:
+        argv += ["--socket", sock]
+    env = dict(os.environ)
+    env.pop("LOCKD_SOCKET", None)
+    p = subprocess.run(argv + list(args), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, env=env, timeout=timeout)
+    return p.returncode, p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
+
+
+def lockctl_members(node, timeout=10.0):
+    """`lockctl --json members` of node as a dict, or None if it failed."""
+    rc, out, _ = run_lockctl(["--json", "members"], node=node, timeout=timeout)
+    if rc != 0:
+        return None
+    try:
+        return json.loads(out)
+    except ValueError:
+        return None
+
+
+def voter_ids(node):
+    """The ids `lockctl members` on node lists as voters, from the live Raft
+    configuration (None if lockctl failed or showed the cluster file)."""
+    m = lockctl_members(node)
+    if m is None or m.get("source") != "raft":
+        return None
+    return sorted(x["id"] for x in m["members"] if x.get("role") == "voter")
+
+
+def join_node(cluster, nid, workers=1, extra_args=FAST_ELECTION_ARGS, api_timeout="2s"):
+    """Starts node nid for `cluster` with --join, from a cluster file of its
+    own that lists the cluster's nodes and itself (the running nodes keep
+    theirs). Registers it in cluster.nodes / ids / ports and returns it once
+    its admin socket answers; it is not a member until `members add`."""
+    factory = cluster.factory
+    port = free_port_triple()
+    cluster.ports[nid] = port
+    path = os.path.join(str(factory.base_dir), "cluster-%d.json" % nid)
+    with open(path, "w") as f:
+        json.dump({str(i): "127.0.0.1:%d" % p for i, p in cluster.ports.items()}, f)
+    name = "n%d" % nid
+    data_dir = os.path.join(str(factory.base_dir), name + "-data")
+    argv = ["-cluster", path, "-id", str(nid), "--join", "--data-dir", data_dir,
+            "--workers", str(workers), "--api-timeout", api_timeout] + list(extra_args)
+    n = factory(name=name, start=False, argv=argv, port=port, data_dir=data_dir)
+    n.node_id = nid
+    cluster.nodes[nid] = n
+    cluster.ids.append(nid)
+    n.start()
+    ok = wait_until(lambda: n.alive() and run_lockctl(["status"], node=n, timeout=5)[0] == 0, 20)
+    assert ok, "joining node %d: no admin socket within 20 s\n%s" % (nid, n.log_tail())
+    return n
+
+
+def raft_address(cluster, nid):
+    """Node nid's Raft address by the default rule (HTTP port + 1000)."""
+    return "127.0.0.1:%d" % (cluster.ports[nid] + 1000)

@@ -327,14 +327,15 @@ def test_unlock_of_an_anonymous_lock_needs_no_owner(shared_node):
 
 def test_members_lists_the_single_node_as_leader_and_self(shared_node):
     rows = table(ok(["members"], shared_node))
-    assert rows == [["ID", "HTTP", "RAFT", "LEADER", "SELF"],
+    assert rows == [["ID", "HTTP", "RAFT", "ROLE", "LEADER", "SELF"],
                     ["1", "127.0.0.1:%d" % shared_node.port, "127.0.0.1:%d" % (shared_node.port + 1000),
-                     "yes", "yes"]]
+                     "voter", "yes", "yes"]]
     j = ok_json(["members"], shared_node)
     assert j == {"members": [{"id": 1, "http_address": "127.0.0.1:%d" % shared_node.port,
                               "raft_address": "127.0.0.1:%d" % (shared_node.port + 1000),
-                              "leader": True, "self": True}],
-                 "leader": {"id": 1, "address": "127.0.0.1:%d" % shared_node.port}}
+                              "role": "voter", "leader": True, "self": True}],
+                 "leader": {"id": 1, "address": "127.0.0.1:%d" % shared_node.port},
+                 "source": "raft"}
 
 
 def test_members_status_and_unlock_on_a_follower_of_a_3_node_cluster(node_factory):
@@ -349,12 +350,13 @@ def test_members_status_and_unlock_on_a_follower_of_a_3_node_cluster(node_factor
     assert s["node_id"] == fid and s["role"] == "follower"
 
     rows = table(ok(["members"], f))
-    assert rows[0] == ["ID", "HTTP", "RAFT", "LEADER", "SELF"]
+    assert rows[0] == ["ID", "HTTP", "RAFT", "ROLE", "LEADER", "SELF"]
     assert sorted(int(r[0]) for r in rows[1:]) == c.ids
     for r in rows[1:]:
         nid = int(r[0])
         assert r[1] == c.address(nid)
-        assert r[3] == ("yes" if nid == lid else "no") and r[4] == ("yes" if nid == fid else "no")
+        assert r[3] == "voter"
+        assert r[4] == ("yes" if nid == lid else "no") and r[5] == ("yes" if nid == fid else "no")
     j = ok_json(["members"], f)
     assert [m["id"] for m in j["members"] if m["leader"]] == [lid]
     assert [m["id"] for m in j["members"] if m["self"]] == [fid]
@@ -420,9 +422,6 @@ def test_reload_replaces_the_workers_and_http_keeps_working(node):
     expect(node, "DELETE", "/lock/after-reload", 200)
 
 
-@pytest.mark.xfail(reason="a draining old worker answers writes on its open connections 503 "
-                          "'Shutting down' (worker/http.c http_lock_via_raft) instead of serving "
-                          "them; issue 5 item 6 wants zero failed requests", strict=False)
 def test_reload_fails_no_request(node):
     for _ in range(3):
         old = set(node.worker_pids())
