@@ -16,6 +16,7 @@
 
 #include "common/config.h"
 #include "common/errors.h"
+#include "common/fs.h"
 #include "common/log.h"
 #include "master/admin.h"
 #include "master/listen.h"
@@ -25,21 +26,6 @@
 #include "shm/table.h"
 
 static struct lockd_config cfg;
-
-static int mkdir_p(const char *path)
-{
-    char buf[LOCKD_PATH_MAX];
-    snprintf(buf, sizeof(buf), "%s", path);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p == '/') {
-            *p = '\0';
-            if (mkdir(buf, 0700) != 0 && errno != EEXIST)
-                return -1;
-            *p = '/';
-        }
-    }
-    return mkdir(buf, 0700) != 0 && errno != EEXIST ? -1 : 0;
-}
 
 static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
@@ -94,7 +80,7 @@ int main(int argc, char **argv)
     }
     proctitle_set(title);
 
-    if (mkdir_p(cfg.data_dir) != 0) {
+    if (fs_mkdir_p(cfg.data_dir, 0700) != 0) {
         log_error("cannot create data directory %s: %s", cfg.data_dir, strerror(errno));
         return 1;
     }

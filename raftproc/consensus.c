@@ -15,6 +15,7 @@
 
 #include "common/clock.h"
 #include "common/errors.h"
+#include "common/fs.h"
 #include "common/limits.h"
 #include "common/log.h"
 #include "shm/stats.h"
@@ -318,21 +319,6 @@ static void consensus_tick(uv_timer_t *t)
 
 /* ---- life cycle -------------------------------------------------------- */
 
-static int mkdir_p(const char *path)
-{
-    char buf[LOCKD_PATH_MAX];
-    snprintf(buf, sizeof(buf), "%s", path);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p == '/') {
-            *p = '\0';
-            if (mkdir(buf, 0700) != 0 && errno != EEXIST)
-                return -1;
-            *p = '/';
-        }
-    }
-    return mkdir(buf, 0700) != 0 && errno != EEXIST ? -1 : 0;
-}
-
 static void raft_address(const struct cluster_node *n, char *buf, size_t cap)
 {
     snprintf(buf, cap, "%s:%u", n->raft_host, n->raft_port);
@@ -351,7 +337,7 @@ int consensus_start(uv_loop_t *loop, const struct lockd_config *cfg, fsm *f, sto
     c->table = table;
     if (ev != NULL)
         c->ev = *ev;
-    if (mkdir_p(cfg->raft_dir) != 0) {
+    if (fs_mkdir_p(cfg->raft_dir, 0700) != 0) {
         log_error("cannot create raft directory %s: %s", cfg->raft_dir, strerror(errno));
         free(c);
         return -LOCKD_EIO;

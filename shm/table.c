@@ -930,3 +930,17 @@ int shm_table_foreach(const shm_table *t, int (*fn)(const shm_lock *rec, void *a
     }
     return 0;
 }
+
+const char *shm_role_name(uint32_t role)
+{
+    switch (role) {
+    case 1:
+        return "follower";
+    case 2:
+        return "candidate";
+    case 3:
+        return "leader";
+    default:
+        return "unavailable";
+    }
+}

@@ -60,6 +60,9 @@ typedef struct shm_node_status {
     char leader_address[64]; /* leader's HTTP "host:port", "" if unknown */
 } shm_node_status;
 
+/* "follower", "candidate", "leader" or "unavailable" for a status role. */
+const char *shm_role_name(uint32_t role);
+
 /* Bytes the mapping needs for max_locks records (for logs and tests). */
 size_t shm_table_segment_size(uint32_t max_locks);
 

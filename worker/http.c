@@ -787,20 +787,6 @@ static void http_lock(struct http_ctx *ctx, h2o_req_t *req, const char *raw, siz
 
 /* ---- operations routes ------------------------------------------------------ */
 
-static const char *http_role_name(uint32_t role)
-{
-    switch (role) {
-    case 1:
-        return "follower";
-    case 2:
-        return "candidate";
-    case 3:
-        return "leader";
-    default:
-        return "unavailable";
-    }
-}
-
 static void http_healthz(struct http_ctx *ctx, h2o_req_t *req)
 {
     struct http_json j;
@@ -847,7 +833,7 @@ static void http_status(struct http_ctx *ctx, h2o_req_t *req)
     http_json_lit(&j, "{\"id\":");
     http_json_u64(&j, ctx->cfg->node_id);
     http_json_lit(&j, ",\"role\":");
-    http_json_cstr(&j, http_role_name(st.role));
+    http_json_cstr(&j, shm_role_name(st.role));
     http_json_lit(&j, ",\"leader\":");
     if (st.leader_id == 0) {
         http_json_lit(&j, "null");
