@@ -820,6 +820,19 @@ static int cmd_transfer(const struct command *c, int argc, char **argv)
     return call_change(c, &req);
 }
 
+/* The leader takes a Raft snapshot now. The node relays it for up to its
+ * API timeout + 1 s: the default --timeout is longer. */
+static int cmd_snapshot(const struct command *c, int argc, char **argv)
+{
+    int n_pos, rc = parse_args(c, argc, argv, NULL, NULL, 0, &n_pos);
+    if (rc != 0)
+        return rc == 1 ? 0 : rc;
+    Lockd__AdminRequest req = LOCKD__ADMIN_REQUEST__INIT;
+    req.command = LOCKD__ADMIN_COMMAND__ADMIN_CMD_SNAPSHOT;
+    struct call k = {.ok = change_ok};
+    return call(c, &req, &k);
+}
+
 /* `members`, `members add ...`, `members remove ...`. */
 static int cmd_members(const struct command *c, int argc, char **argv)
 {
@@ -949,11 +962,21 @@ static const struct command COMMANDS[] = {
      "\nExit status 0 also when ID already leads; 1 if ID is not a voter, the\n"
      "transfer is refused or fails, or no leader is known.\n",
      cmd_transfer},
+    {"snapshot", "", "make the leader take a Raft snapshot now",
+     "\nThe leader's Raft process writes a snapshot of the lock table at once,\n"
+     "instead of waiting for its --snapshot-threshold entries, and may then trim\n"
+     "its log. Run on any member: a follower forwards it to the leader. Prints\n"
+     "which node took it (--json: \"message\" and \"leader\").\n"
+     "\nExit status 1 if no leader is known, the leader refuses, or it does not\n"
+     "answer in time (the node waits its API timeout + 1 s).\n",
+     cmd_snapshot},
     {"reload", "", "replace the HTTP workers (as SIGHUP); no request is refused",
      "\nNew workers start first; the old ones finish their requests and exit.\n", cmd_reload},
     {"log-level", "LEVEL", "set the log level: debug, info, warn or error",
-     "\nSets the master's level at once; workers take it at their next start\n"
-     "(lockctl reload), the raft process at its next restart.\n",
+     "\nApplies to every process of the node at once: the master, every HTTP\n"
+     "worker and the raft process (each within a loop turn). Workers and a raft\n"
+     "process started later (reload, restart) use it too. Not kept across a\n"
+     "restart of lockd: use --log-level for that.\n",
      cmd_log_level},
     {"help", "[COMMAND]", "this help, or one command's", "", cmd_help},
     {NULL, NULL, NULL, NULL, NULL},

@@ -1,9 +1,10 @@
 /* master/admin.c: the admin socket server (see admin.h). Owns the listening
  * socket, an epoll set (the one fd the master loop polls), a timerfd for
  * deadlines and up to ADMIN_CONN_MAX connections with their relays to
- * raftproc. Reads the shm table, never writes it; never forks. Nothing here
+ * raftproc. Reads the shm table, never writes it (it writes one word of the
+ * stats segment: the log level); never forks. Nothing here
  * waits in the master loop for raftproc: a relayed command (unlock,
- * members, membership changes) is a small state machine driven by epoll
+ * members, membership changes, snapshot) is a small state machine driven by epoll
  * events and its deadline. The only waits are bounded writes of an answer
  * to a client (2 s; answers fit in the socket buffer but a `list`). */
 #include "master/admin.h"
@@ -36,6 +37,7 @@
 #include "proto/admin.pb-c.h"
 #include "proto/frame.h"
 #include "proto/lockd.pb-c.h"
+#include "shm/stats.h"
 
 #define ADMIN_REQUEST_MAX 4096     /* an AdminRequest is a few hundred bytes */
 #define ADMIN_IO_TIMEOUT_MS 2000   /* to read a request, and to write an answer */
@@ -400,10 +402,11 @@ static void admin_reload(admin_server *a, int fd)
     admin_send(a, fd, &p.r);
 }
 
-/* The level is a per-process variable and nothing carries it to running
- * children: the master changes its own level and cfg->log_level, which
- * workers apply at start and raftproc inherits at fork. So workers follow
- * after the next reload, raftproc after its next restart. */
+/* The level is a per-process variable: the master changes its own, and
+ * publishes it in the shm stats segment, which every worker and raftproc
+ * read once per loop turn and follow (so every process has it within a
+ * turn). cfg->log_level changes too, so that children forked later start
+ * with it before their first look at the shm. */
 static void admin_log_level(admin_server *a, int fd, const Lockd__AdminRequest *req)
 {
     struct reply p;
@@ -421,11 +424,11 @@ static void admin_log_level(admin_server *a, int fd, const Lockd__AdminRequest *
         log_info("admin: log level %s -> %s (lockctl)", level_name(old), level_name(level));
     log_set_level(level);
     a->cfg->log_level = level;
+    shm_stats_set_log_level(shm_table_stats(a->table), (int)level);
     if (old > LOG_INFO)
         log_info("admin: log level %s -> %s (lockctl)", level_name(old), level_name(level));
     snprintf(p.message, sizeof(p.message),
-             "master log level is %s; workers use it from the next reload (lockctl reload), "
-             "the raft process from its next restart",
+             "log level is %s in every process: the master, the workers and the raft process, at once",
              level_name(level));
     p.r.message = p.message;
     p.r.level = (char *)level_name(level);
@@ -936,6 +939,73 @@ static void admin_members_done(admin_server *a, struct admin_conn *c, const Lock
     conn_free(a, c);
 }
 
+/* ---- snapshot ------------------------------------------------------------------ */
+
+/* OP_SNAPSHOT: the leader's raftproc takes a Raft snapshot now (a
+ * follower's forwards the request to the leader). */
+static void admin_snapshot(admin_server *a, struct admin_conn *c)
+{
+    struct reply p;
+    reply_init(&p);
+    struct supervisor_counts sc;
+    supervisor_counts(&sc);
+    if (sc.raft_pid == 0) {
+        reply_error(&p, LOCKD__ADMIN_STATUS__ADMIN_UNAVAILABLE, "the raft process is not running (restarting)");
+        log_info("admin: snapshot by lockctl: %s", p.r.error);
+        conn_answer(a, c, &p);
+        return;
+    }
+    Lockd__Request rq = LOCKD__REQUEST__INIT;
+    rq.id = ADMIN_RELAY_ID;
+    rq.op = LOCKD__OP__OP_SNAPSHOT;
+    relay_start(a, c, &rq, a->cfg->api_timeout_ms + ADMIN_RELAY_MARGIN_MS); /* c is not ours any more */
+}
+
+static void admin_snapshot_done(admin_server *a, struct admin_conn *c, const Lockd__Response *resp,
+                                Lockd__AdminStatus st, const char *err)
+{
+    struct reply p;
+    reply_init(&p);
+    shm_node_status sst;
+    shm_table_status(a->table, &sst);
+    if (resp == NULL) {
+        reply_error(&p, st, "%s", err);
+    } else {
+        const char *why = resp->error[0] ? resp->error : "no reason given";
+        uint64_t leader = resp->leader_id != 0 ? resp->leader_id : sst.leader_id;
+        p.r.leader_id = leader;
+        admin_leader_http(a, &sst, leader, p.leader_address, sizeof(p.leader_address));
+        p.r.leader_address = p.leader_address;
+        switch (resp->status) {
+        case LOCKD__STATUS__ST_OK:
+            if (leader != 0)
+                snprintf(p.message, sizeof(p.message), "snapshot taken by the leader (node %llu)",
+                         (unsigned long long)leader);
+            else
+                snprintf(p.message, sizeof(p.message), "snapshot taken by the leader");
+            p.r.message = p.message;
+            break;
+        case LOCKD__STATUS__ST_BAD_REQUEST:
+            /* A refusal, not a malformed request: lockctl exits 1. */
+            reply_error(&p, LOCKD__ADMIN_STATUS__ADMIN_REFUSED, "the leader did not take a snapshot: %s", why);
+            break;
+        case LOCKD__STATUS__ST_NOT_LEADER:
+            reply_error(&p, LOCKD__ADMIN_STATUS__ADMIN_NOT_LEADER,
+                        "no leader could take the snapshot right now (%s); try again", why);
+            break;
+        case LOCKD__STATUS__ST_TIMEOUT:
+            reply_error(&p, LOCKD__ADMIN_STATUS__ADMIN_TIMEOUT,
+                        "no answer from the leader in time (%s); outcome unknown", why);
+            break;
+        default:
+            reply_error(&p, admin_map_status(resp->status), "%s", why);
+            break;
+        }
+    }
+    log_info("admin: snapshot by lockctl: %s", p.r.status == LOCKD__ADMIN_STATUS__ADMIN_OK ? p.r.message : p.r.error);
+    conn_answer(a, c, &p);
+}
+
 /* ---- membership changes: add, remove, transfer ------------------------------- */
 
 static const char *change_name(Lockd__AdminCommand cmd)
@@ -1288,6 +1358,9 @@ static void relay_end(admin_server *a, struct admin_conn *c, Lockd__Response *re
     case LOCKD__ADMIN_COMMAND__ADMIN_CMD_MEMBERS:
         admin_members_done(a, c, resp, err);
         break;
+    case LOCKD__ADMIN_COMMAND__ADMIN_CMD_SNAPSHOT:
+        admin_snapshot_done(a, c, resp, st, err);
+        break;
     default:
         admin_change_done(a, c, resp, st, err);
         break;
@@ -1333,6 +1406,9 @@ static void conn_dispatch(admin_server *a, struct admin_conn *c, const uint8_t *
         return;
     case LOCKD__ADMIN_COMMAND__ADMIN_CMD_MEMBERS:
         admin_members(a, c);
+        return;
+    case LOCKD__ADMIN_COMMAND__ADMIN_CMD_SNAPSHOT:
+        admin_snapshot(a, c);
         return;
     case LOCKD__ADMIN_COMMAND__ADMIN_CMD_MEMBER_ADD:
     case LOCKD__ADMIN_COMMAND__ADMIN_CMD_MEMBER_REMOVE:

@@ -48,6 +48,13 @@ struct consensus {
     uint64_t leader_seen_ms; /* monotonic ms we last knew a leader */
     bool ready;
     bool barrier_pending;
+    /* Follower read freshness: stale from start and after any gap in leader
+     * contact longer than an election timeout, until the node has applied
+     * an entry the leader committed after contact resumed. */
+    bool stale;
+    bool restore_threshold; /* an operator's snapshot was taken: back to normal */
+    bool probe_pending;
+    uint64_t probe_target;
     struct raft_barrier barrier;
     struct consensus_last last;
     char leader_http[LOCKD_ADDR_MAX + 8]; /* "" when unknown */
@@ -212,8 +219,10 @@ void consensus_publish(consensus *c)
      * CLOCK_MONOTONIC milliseconds, like clock_monotonic_ms). */
     if (c->role == CONSENSUS_LEADER)
         st.last_contact_ms = clock_monotonic_ms();
-    else if (c->role == CONSENSUS_FOLLOWER && c->leader_id != 0)
+    else if (c->role == CONSENSUS_FOLLOWER && c->leader_id != 0 && !c->stale)
         st.last_contact_ms = c->raft.election_timer_start;
+    else if (c->role == CONSENSUS_FOLLOWER)
+        st.last_contact_ms = 0; /* stale: workers refuse local reads */
     else
         st.last_contact_ms = c->leader_seen_ms;
     st.role = (uint32_t)c->role;
@@ -289,6 +298,41 @@ static void consensus_raft_closed(struct raft *r)
     c->done(c->done_arg, true);
 }
 
+uint64_t consensus_applied_index(const consensus *c) { return fsm_applied_index(c->f); }
+
+void consensus_caught_up_to(consensus *c, uint64_t index)
+{
+    c->probe_pending = false;
+    c->probe_target = index;
+}
+
+/* See `stale` in struct consensus. */
+static void consensus_check_freshness(consensus *c)
+{
+    if (c->role != CONSENSUS_FOLLOWER) {
+        c->stale = c->role != CONSENSUS_LEADER;
+        c->probe_target = 0;
+        return;
+    }
+    uint64_t now = clock_monotonic_ms();
+    if (c->leader_id == 0 || now - c->raft.election_timer_start > c->cfg->election_timeout_ms) {
+        c->stale = true;
+        c->probe_target = 0;
+        return;
+    }
+    if (!c->stale)
+        return;
+    if (c->probe_target != 0 && c->raft.last_applied >= c->probe_target) {
+        log_info("caught up with leader %llu at index %llu: serving local reads",
+                 (unsigned long long)c->leader_id, (unsigned long long)c->probe_target);
+        c->stale = false;
+        c->probe_target = 0;
+    } else if (c->probe_target == 0 && !c->probe_pending && c->ev.on_need_catch_up != NULL) {
+        c->probe_pending = true;
+        c->ev.on_need_catch_up(c->ev.arg);
+    }
+}
+
 static void consensus_tick(uv_timer_t *t)
 {
     consensus *c = t->data;
@@ -297,7 +341,12 @@ static void consensus_tick(uv_timer_t *t)
         log_set_level((enum log_level)level); /* lockctl log-level */
     if (c->close_started)
         return;
+    if (c->restore_threshold) {
+        c->restore_threshold = false;
+        raft_set_snapshot_threshold(&c->raft, c->cfg->snapshot_threshold);
+    }
     consensus_observe(c);
+    consensus_check_freshness(c);
     consensus_publish(c);
     if (!c->closing)
         return;
@@ -334,6 +383,7 @@ int consensus_start(uv_loop_t *loop, const struct lockd_config *cfg, fsm *f, sto
     c->cfg = cfg;
     c->f = f;
     c->st = st;
+    c->stale = true;
     c->table = table;
     if (ev != NULL)
         c->ev = *ev;
@@ -610,11 +660,13 @@ int consensus_transfer(consensus *c, uint64_t id, consensus_change_cb cb, void *
 static void consensus_snapshot_barrier(struct raft_barrier *req, int status)
 {
     struct change *ch = req->data;
-    raft_set_snapshot_threshold(&ch->c->raft, ch->c->cfg->snapshot_threshold);
+    /* libraft checks the threshold after this apply loop ends: restore it
+     * on the next tick, not here, or no snapshot would be taken. */
+    ch->c->restore_threshold = true;
     free(req);
     if (status == 0)
         log_info("snapshot requested by an operator: taken at index %llu",
-                 (unsigned long long)ch->c->raft.last_applied);
+                 (unsigned long long)ch->c->raft.last_applied + 1);
     consensus_change_done(ch, status);
 }
 

@@ -42,7 +42,17 @@ struct consensus_events {
     void (*on_role)(void *arg, enum consensus_role role, bool ready);
     /* a snapshot replaced the state (timers must be rebuilt) */
     void (*on_restore)(void *arg);
+    /* A follower that lost contact (or just started) must prove it caught
+     * up before it serves local reads again: ask the leader for a current
+     * index (consensus_caught_up_to() with the answer). */
+    void (*on_need_catch_up)(void *arg);
 };
+
+/* The leader answered the catch-up probe with an entry at `index`: local
+ * reads resume once this node has applied it. 0: the probe failed. */
+void consensus_caught_up_to(consensus *c, uint64_t index);
+/* The index of the entry being (or last) applied. */
+uint64_t consensus_applied_index(const consensus *c);
 
 /* Starts Raft for cfg->self (st: the LMDB store, or NULL; with a store,
  * snapshots are encoded off the loop from its read transaction) with data in cfg->raft_dir (created if

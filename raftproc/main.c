@@ -145,6 +145,12 @@ static void raftproc_on_role(void *arg, enum consensus_role role, bool ready)
     raftproc_arm_leases(rp);
 }
 
+static void raftproc_on_need_catch_up(void *arg)
+{
+    struct raftproc *rp = arg;
+    rp_server_catch_up(rp->server);
+}
+
 static void raftproc_on_restore(void *arg)
 {
     struct raftproc *rp = arg;
@@ -201,7 +207,8 @@ int raftproc_main(const struct lockd_config *cfg, shm_table *table, int listen_f
     uv_timer_init(&rp.loop, &rp.lease_timer);
     rp.lease_timer.data = &rp;
     fsm_set_change_cb(rp.f, raftproc_on_change, &rp);
-    struct consensus_events ev = {.arg = &rp, .on_role = raftproc_on_role, .on_restore = raftproc_on_restore};
+    struct consensus_events ev = {.arg = &rp, .on_role = raftproc_on_role, .on_restore = raftproc_on_restore,
+                                   .on_need_catch_up = raftproc_on_need_catch_up};
     if (consensus_start(&rp.loop, cfg, rp.f, rp.st, table, &ev, &rp.cons) != 0)
         return CONSENSUS_EXIT_IO;
     if (rp_server_start(&rp.loop, cfg, listen_fd, rp.cons, &rp.server) != 0)

@@ -378,7 +378,7 @@ static void server_result(rp_server *s, struct reply_to *to, const struct fsm_re
     if (op == LOCKD__OP__OP_ACQUIRE && to->wait_ms > 0 && r->status == LOCKD__STATUS__ST_OK && r->has_lock &&
         r->lock.acquired_at_ms == r->lock.renewed_at_ms) /* a new hold, not a renewal */
         server_remember_grant(s, to, &r->lock);
-    server_reply(s, to, r->status, r, NULL, 0);
+    server_reply(s, to, r->status, r, NULL, consensus_applied_index(s->cons));
 }
 
 static void server_applied(void *data, int status, const struct fsm_result *results, size_t n)
@@ -791,6 +791,28 @@ int rp_server_reset_waiters(rp_server *s)
 int rp_server_restart_leases(rp_server *s)
 {
     return server_submit_internal(s, LOCKD__OP__OP_RESTART_LEASES, "-", 1, "", 0, 0, 0, 0);
+}
+
+/* The answer to a follower's catch-up probe: a read the leader put into
+ * its log after this node's contact resumed; its index is the target. */
+static void server_probe_answered(void *arg, const Lockd__Response *resp, const char *why)
+{
+    rp_server *s = arg;
+    consensus_caught_up_to(s->cons, resp != NULL && resp->index != 0 ? resp->index : 0);
+}
+
+void rp_server_catch_up(rp_server *s)
+{
+    uint64_t leader = consensus_leader(s->cons, NULL);
+    if (leader == 0 || leader == s->cfg->node_id || (s->fwd == NULL && forwarder_create(s->loop, s->cfg, &s->fwd) != 0)) {
+        consensus_caught_up_to(s->cons, 0);
+        return;
+    }
+    Lockd__Request r = LOCKD__REQUEST__INIT;
+    r.op = LOCKD__OP__OP_READ;
+    r.name = "lockd.catch-up";
+    if (forwarder_send(s->fwd, leader, consensus_leader_raft_address(s->cons), &r, server_probe_answered, s) < 0)
+        consensus_caught_up_to(s->cons, 0);
 }
 
 void rp_server_leader_changed(rp_server *s, uint64_t leader_id)

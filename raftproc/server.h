@@ -40,6 +40,9 @@ int rp_server_reset_waiters(rp_server *s);
  * lease visible in the replicated state (renewed_at_ms). */
 int rp_server_restart_leases(rp_server *s);
 
+/* Sends the follower's catch-up probe (see consensus_events). */
+void rp_server_catch_up(rp_server *s);
+
 /* The known leader changed: forwarded requests to the old one end now. */
 void rp_server_leader_changed(rp_server *s, uint64_t leader_id);
 

@@ -369,6 +369,11 @@ def test_members_status_and_unlock_on_a_follower_of_a_3_node_cluster(node_factor
     assert ok(["unlock", "clustered", "--force"], f) == "released clustered\n"
     expect(c[lid], "GET", "/lock/clustered?consistent=true", 404)
 
+    # a snapshot asked of a follower is taken by the leader
+    start = os.path.getsize(c[lid].log_path)
+    assert ok(["snapshot"], f) == "snapshot taken by the leader (node %d)\n" % lid
+    assert wait_until(lambda: "snapshot requested by an operator" in log_since(c[lid], start), 5)
+
 
 # --------------------------------------------------------------------------
 # reload, log-level
@@ -431,15 +436,108 @@ def test_reload_fails_no_request(node):
 
 def test_log_level_changes_the_masters_level(node):
     out = ok(["log-level", "debug"], node)
-    assert out.startswith("master log level is debug")
+    assert out.startswith("log level is debug in every process")
     assert key_values(ok(["status"], node))["log level"] == "debug"
     j = ok_json(["log-level", "WARN"], node)
-    assert j["level"] == "warn" and "reload" in j["message"]
+    assert j["level"] == "warn" and "every process" in j["message"]
+    assert "reload" not in j["message"] and "restart" not in j["message"]
     assert ok_json(["status"], node)["log_level"] == "warn"
     ok(["log-level", "info"], node)
     with open(node.log_path, "rb") as f:
         log = f.read().decode("utf-8", "replace")
     assert "log level info -> debug" in log and "log level warn -> info" in log
+
+
+def log_since(node, offset):
+    with open(node.log_path, "rb") as f:
+        f.seek(offset)
+        return f.read().decode("utf-8", "replace")
+
+
+RAFT_DEBUG_ACCEPT = re.compile(r"DEBUG +\[raft\] worker connection \d+ accepted")
+
+
+def test_log_level_reaches_the_running_raft_process_at_once(node):
+    """The raft process is never restarted here: it follows the level the
+    master publishes in shared memory. Its debug line "worker connection N
+    accepted" shows up when a reload's new workers connect to it."""
+    raft = node.raft_pid()
+    start = os.path.getsize(node.log_path)
+    old = set(node.worker_pids())
+    ok(["reload"], node)  # at info: no debug line from anyone
+    assert wait_until(lambda: len(node.worker_pids()) == 2 and not (set(node.worker_pids()) & old), 15)
+    expect(node, "POST", "/lock/lvl-a", 200)
+    expect(node, "DELETE", "/lock/lvl-a", 200)
+    time.sleep(0.3)
+    assert "DEBUG" not in log_since(node, start)
+
+    at_debug = os.path.getsize(node.log_path)
+    ok(["log-level", "debug"], node)
+    time.sleep(0.2)  # raftproc looks once per tick (20 ms); the reload's workers connect at once
+    old = set(node.worker_pids())
+    ok(["reload"], node)
+    assert wait_until(lambda: RAFT_DEBUG_ACCEPT.search(log_since(node, at_debug)), 15), \
+        "no debug line from the raft process after log-level debug\n" + node.log_tail()
+    assert wait_until(lambda: len(node.worker_pids()) == 2 and not (set(node.worker_pids()) & old), 15)
+
+    ok(["log-level", "info"], node)
+    time.sleep(0.2)  # raftproc and the workers look once per loop turn (tens of ms)
+    at_info = os.path.getsize(node.log_path)
+    old = set(node.worker_pids())
+    ok(["reload"], node)
+    assert wait_until(lambda: len(node.worker_pids()) == 2 and not (set(node.worker_pids()) & old), 15)
+    expect(node, "POST", "/lock/lvl-b", 200)
+    expect(node, "DELETE", "/lock/lvl-b", 200)
+    time.sleep(0.3)
+    tail = log_since(node, at_info)
+    assert "DEBUG" not in tail, tail
+    assert node.raft_pid() == raft, "the raft process was restarted"
+
+
+# --------------------------------------------------------------------------
+# snapshot
+
+def test_snapshot_on_a_single_node_and_a_restart_keeps_the_locks(node):
+    tokens = {}
+    for i in range(3):
+        tokens["snap-%d" % i] = expect(node, "POST", "/lock/snap-%d?owner=o%d" % (i, i), 200).body["token"]
+    start = os.path.getsize(node.log_path)
+    assert ok(["snapshot"], node) == "snapshot taken by the leader (node 1)\n"
+    assert wait_until(lambda: "snapshot requested by an operator" in log_since(node, start), 5), node.log_tail()
+    j = ok_json(["snapshot"], node)
+    assert j == {"ok": True, "message": "snapshot taken by the leader (node 1)",
+                 "leader": {"id": 1, "address": "127.0.0.1:%d" % node.port}}
+    # more after the snapshot: a restart needs the snapshot and the log after it
+    for i in range(3, 5):
+        tokens["snap-%d" % i] = expect(node, "POST", "/lock/snap-%d?owner=o%d" % (i, i), 200).body["token"]
+    expect(node, "DELETE", "/lock/snap-0?owner=o0", 200)
+    del tokens["snap-0"]
+
+    node.restart()
+    for name, tok in tokens.items():
+        body = expect(node, "GET", "/lock/" + name, 200).body
+        assert body["token"] == tok and body["owner"] == "o" + name[-1], body
+    expect(node, "GET", "/lock/snap-0", 404)
+    assert sorted(l["name"] for l in ok_json(["list", "--prefix", "snap-"], node)["locks"]) == sorted(tokens)
+
+
+def raft_snapshots(node):
+    d = os.path.join(node.data_dir, "raft")
+    return sorted(f for f in os.listdir(d) if f.startswith("snapshot-") and not f.endswith(".meta"))
+
+
+def test_snapshot_writes_a_raft_snapshot_file(node):
+    expect(node, "POST", "/lock/snapfile", 200)
+    assert raft_snapshots(node) == []
+    ok(["snapshot"], node)
+    assert wait_until(lambda: raft_snapshots(node), 5), os.listdir(os.path.join(node.data_dir, "raft"))
+
+
+def test_snapshot_help_and_usage():
+    out = ok(["snapshot", "--help"], None)
+    assert out.startswith("Usage: lockctl [global options] snapshot")
+    assert "leader" in out and "Exit status 1" in out
+    assert re.search(r"^  snapshot\b", ok(["--help"], None), re.M)
 
 
 # --------------------------------------------------------------------------
@@ -500,6 +598,7 @@ def test_socket_that_refuses_exits_2(tmp_path):
     (["list", "--prefix", "a b"], "--prefix"),
     (["log-level"], "LEVEL is missing"),
     (["log-level", "loud"], '"loud" is not debug, info, warn or error'),
+    (["snapshot", "now"], 'unexpected argument "now"'),
     (["--timeout", "soon", "status"], "--timeout"),
     (["--socket"], "needs a value"),
 ])
@@ -513,7 +612,7 @@ def test_usage_errors_exit_2_before_contacting_the_node(args, fragment, tmp_path
 
 def test_help_globally_and_per_subcommand(shared_node):
     out = ok(["--help"], None)
-    for c in ("status", "list", "show", "unlock", "members", "reload", "log-level"):
+    for c in ("status", "list", "show", "unlock", "members", "snapshot", "reload", "log-level"):
         assert re.search(r"^  %s\b" % c, out, re.M), c
     assert "--socket PATH" in out and "--json" in out and "Exit status" in out
     for args in (["unlock", "--help"], ["help", "unlock"], ["unlock", "-h"]):
