@@ -64,6 +64,7 @@ struct lockd_config {
     uint64_t ttl_min_ms, ttl_max_ms, wait_max_ms;
 
     enum log_level log_level;
+    bool access_log; /* --access-log: one line per HTTP answer */
 };
 
 #endif

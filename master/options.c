@@ -44,6 +44,7 @@ static const struct opt OPTIONS[] = {
     {"ttl-max", OPT_DURATION, "DUR", "longest lock TTL accepted (default 24h)"},
     {"wait-max", OPT_DURATION, "DUR", "longest wait accepted (default 5m)"},
     {"log-level", OPT_STR, "LEVEL", "debug, info, warn or error (default info)"},
+    {"access-log", OPT_FLAG, NULL, "log one line per HTTP request (peer, method, path, status, time)"},
     {"help", OPT_FLAG, NULL, "show this help (also -h)"},
     {"version", OPT_FLAG, NULL, "print the version"},
 };
@@ -304,6 +305,10 @@ enum options_result options_parse(int argc, char **argv, struct lockd_config *cf
                 return ERR("option --%s takes no value", o->name);
             if (strcmp(o->name, "join") == 0) {
                 cfg->join = true;
+                continue;
+            }
+            if (strcmp(o->name, "access-log") == 0) {
+                cfg->access_log = true;
                 continue;
             }
             if (strcmp(o->name, "help") == 0)

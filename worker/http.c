@@ -9,6 +9,7 @@
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <netdb.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -325,6 +326,17 @@ static void http_count(struct http_ctx *ctx, h2o_req_t *req, int status)
     shm_stats_http_record(shm_table_stats(ctx->table), ctx->worker_index, ctx->cur_route,
                           ctx->cur_method, metrics_code_index(status), metrics_bucket_index(ns),
                           ns);
+    if (ctx->cfg->access_log) {
+        /* One line per answer (--access-log): peer, method, path, status,
+         * duration. The path is the client's bytes: %.*s with its length. */
+        char peer[NI_MAXHOST] = "-";
+        struct sockaddr_storage ss;
+        socklen_t sl = req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&ss);
+        if (sl != 0)
+            h2o_socket_getnumerichost((struct sockaddr *)&ss, sl, peer);
+        log_info("access %s %.*s %.*s %d %" PRIu64 "us", peer, (int)req->method.len, req->method.base,
+                 (int)(req->path.len > 512 ? 512 : req->path.len), req->path.base, status, ns / 1000);
+    }
 }
 
 /* Sends body[0..len) as the whole response. leader_id 0: take it from shm.

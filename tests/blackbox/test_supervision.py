@@ -31,3 +31,15 @@ def test_raft_crash_logs_a_stack_trace_and_nothing_acknowledged_is_lost(node):
     assert node.request("GET", "/lock/before-crash").status == 200
     log = _log(node)
     assert "FATAL [raft]" in log and "signal 6" in log, log[-3000:]
+
+
+def test_access_log_is_off_by_default_and_one_line_per_request_when_on(node_factory):
+    quiet = node_factory(name="quiet")
+    quiet.request("GET", "/lock/nobody")
+    assert " access " not in _log(quiet)
+    loud = node_factory(name="loud", extra_args=["--access-log"])
+    loud.request("GET", "/lock/nobody")
+    loud.request("POST", "/lock/somebody")
+    log = _log(loud)
+    assert "access 127.0.0.1 GET /lock/nobody 404" in log, log[-2000:]
+    assert "access 127.0.0.1 POST /lock/somebody 200" in log, log[-2000:]
