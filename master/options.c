@@ -36,7 +36,7 @@ static const struct opt OPTIONS[] = {
     {"admin-socket", OPT_STR, "PATH", "admin Unix socket for lockctl (default DATA-DIR/lockd.sock)"},
     {"max-locks", OPT_UINT, "N", "capacity of the lock table (default 1048576)"},
     {"api-timeout", OPT_DURATION, "DUR", "answer 504 when consensus takes longer (default 5s)"},
-    {"election-timeout", OPT_DURATION, "DUR", "Raft election timeout (default 1s)"},
+    {"election-timeout", OPT_DURATION, "DUR", "Raft election timeout (default 800ms; randomised 1x-2x by libraft)"},
     {"heartbeat-timeout", OPT_DURATION, "DUR", "Raft heartbeat interval (default 100ms)"},
     {"snapshot-threshold", OPT_UINT, "N", "Raft entries between snapshots (default 8192)"},
     {"snapshot-trailing", OPT_UINT, "N", "Raft entries kept after a snapshot (default 2048)"},
@@ -240,7 +240,7 @@ static void config_defaults(struct lockd_config *cfg)
     cfg->store = STORE_LMDB;
     cfg->max_locks = LOCKD_DEFAULT_MAX_LOCKS;
     cfg->api_timeout_ms = LOCKD_API_TIMEOUT_MS;
-    cfg->election_timeout_ms = 1000;
+    cfg->election_timeout_ms = 800; /* libraft waits 1x-2x: failover ~1.2 s median */
     cfg->heartbeat_timeout_ms = 100;
     cfg->snapshot_threshold = 8192;
     cfg->snapshot_trailing = 2048;
