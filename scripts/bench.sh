@@ -2,6 +2,7 @@
 # scripts/bench.sh: wrk benchmarks of one lockd node on loopback.
 #   scripts/bench.sh                  start a fresh node (LMDB store, temp dir)
 #   scripts/bench.sh --url URL        benchmark a node that is already running
+#   scripts/bench.sh --cluster 3      3-node cluster: via leader and follower, failover
 # Env: DURATION (default 5s), CONNS (default 64), WORKERS (default 2).
 # Prints one table: workload, connections, req/s, p50, p99, non-2xx.
 # Figures are medians of nothing: run it twice and compare; the machine is
@@ -13,6 +14,11 @@ CONNS=${CONNS:-64}
 WORKERS=${WORKERS:-2}
 URL=""
 [ "${1:-}" = "--url" ] && URL=$2
+# --cluster N: the workloads against an N-node cluster (via the leader and a
+# follower) and failover time over 10 trials: scripts/bench_cluster.py.
+if [ "${1:-}" = "--cluster" ]; then
+    exec /usr/bin/python3 scripts/bench_cluster.py --nodes "${2:-3}" --duration "$DURATION"
+fi
 
 command -v wrk >/dev/null || { echo "bench.sh: wrk is missing (scripts/deps.sh installs it)" >&2; exit 2; }
 
