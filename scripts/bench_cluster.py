@@ -95,13 +95,23 @@ class Cluster:
             except Exception:
                 pass
 
-    def leader(self, among=None, timeout=20):
+    def leader(self, timeout=20):
+        """The node every running node names as leader (and that says so)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            for i in among or self.procs:
+            named = set()
+            claims = []
+            for i in self.procs:
                 st, body = get(self.url(i) + "/status")
-                if st == 200 and body.get("role") == "leader":
-                    return i
+                if st != 200:
+                    named.add(None)
+                    continue
+                ld = body.get("leader") or {}
+                named.add(ld.get("id"))
+                if body.get("role") == "leader":
+                    claims.append(i)
+            if len(named) == 1 and claims == [next(iter(named))]:
+                return claims[0]
             time.sleep(0.02)
         raise SystemExit("no leader")
 
@@ -162,6 +172,7 @@ def main():
                 if post(c.url(node) + "/lock/failover-%d-%d" % (os.getpid(), t)) == 200:
                     break
             times.append(time.monotonic() - t0)
+            print("  trial %d: killed leader %d, first 200 via node %d after %.2f s" % (t + 1, lead, node, times[-1]))
             c.start(lead)
             # wait until the restarted node serves the write made while it was down
             deadline = time.monotonic() + 20
