@@ -44,7 +44,7 @@ struct lockd_config {
     /* HTTP */
     char listen_host[LOCKD_ADDR_MAX]; /* bind address for HTTP */
     uint16_t listen_port;
-    unsigned workers;                 /* 1..LOCKD_MAX_WORKERS */
+    unsigned workers; /* 1..LOCKD_MAX_WORKERS */
 
     /* storage */
     enum store_kind store;

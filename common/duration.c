@@ -66,7 +66,6 @@ int duration_format_ms(uint64_t ms, char *buf, size_t cap)
         return snprintf(buf, cap, "0s");
     for (size_t k = 0; k < sizeof units / sizeof units[0]; k++)
         if (ms % units[k].ms == 0)
-            return snprintf(buf, cap, "%llu%s", (unsigned long long)(ms / units[k].ms),
-                            units[k].suffix);
+            return snprintf(buf, cap, "%llu%s", (unsigned long long)(ms / units[k].ms), units[k].suffix);
     return snprintf(buf, cap, "%llums", (unsigned long long)ms);
 }

@@ -6,14 +6,14 @@
 
 enum lockd_error {
     LOCKD_OK = 0,
-    LOCKD_EINVAL = 1,    /* bad argument or malformed input */
-    LOCKD_ENOMEM = 2,    /* allocation failed */
-    LOCKD_EFULL = 3,     /* fixed-capacity structure is full */
-    LOCKD_ENOENT = 4,    /* no such entry */
-    LOCKD_EIO = 5,       /* system call or storage failure (errno logged) */
-    LOCKD_ETOOBIG = 6,   /* frame or field over its limit */
-    LOCKD_EAGAIN = 7,    /* incomplete input or transient state; try later */
-    LOCKD_ECORRUPT = 8,  /* data failed a consistency check */
+    LOCKD_EINVAL = 1,   /* bad argument or malformed input */
+    LOCKD_ENOMEM = 2,   /* allocation failed */
+    LOCKD_EFULL = 3,    /* fixed-capacity structure is full */
+    LOCKD_ENOENT = 4,   /* no such entry */
+    LOCKD_EIO = 5,      /* system call or storage failure (errno logged) */
+    LOCKD_ETOOBIG = 6,  /* frame or field over its limit */
+    LOCKD_EAGAIN = 7,   /* incomplete input or transient state; try later */
+    LOCKD_ECORRUPT = 8, /* data failed a consistency check */
     LOCKD_ENOTLEADER = 9,
     LOCKD_ESHUTDOWN = 10,
 };

@@ -192,8 +192,8 @@ static int next_char(const char *str, size_t len, size_t *pos, unsigned char out
             /* RFC 8259 §7: a character outside the BMP is a surrogate
              * pair of escapes; the low half must follow at once. */
             unsigned lo;
-            if (len - (i + 6) < 6 || s[i + 6] != '\\' || s[i + 7] != 'u' ||
-                hex4(str, len, i + 8, &lo) != 0 || lo < 0xDC00 || lo > 0xDFFF)
+            if (len - (i + 6) < 6 || s[i + 6] != '\\' || s[i + 7] != 'u' || hex4(str, len, i + 8, &lo) != 0 ||
+                lo < 0xDC00 || lo > 0xDFFF)
                 return -CHAR_SURROGATE;
             cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
             used = 12;
@@ -218,8 +218,7 @@ struct parser {
     size_t err_cap;
 };
 
-__attribute__((format(printf, 3, 4))) static int fail(struct parser *p, size_t at, const char *fmt,
-                                                      ...)
+__attribute__((format(printf, 3, 4))) static int fail(struct parser *p, size_t at, const char *fmt, ...)
 {
     if (p->err && p->err_cap) {
         int n = snprintf(p->err, p->err_cap, "invalid JSON at offset %zu: ", at);
@@ -340,8 +339,7 @@ static int raw_equal(const char *a, size_t alen, const char *b, size_t blen, int
     return i == alen && j == blen;
 }
 
-static int parse_object(struct parser *p, int depth, struct json_member *out, size_t max,
-                        size_t *count);
+static int parse_object(struct parser *p, int depth, struct json_member *out, size_t max, size_t *count);
 
 static int parse_value(struct parser *p, int depth, struct json_member *m)
 {
@@ -392,8 +390,7 @@ static int parse_value(struct parser *p, int depth, struct json_member *m)
  * 0: a nested object is only validated; its caller parses it again, which
  * is where its duplicate keys are found). *count gets the number of members
  * seen, which may exceed max. */
-static int parse_object(struct parser *p, int depth, struct json_member *out, size_t max,
-                        size_t *count)
+static int parse_object(struct parser *p, int depth, struct json_member *out, size_t max, size_t *count)
 {
     size_t n = 0;
     p->pos++;
@@ -429,10 +426,8 @@ static int parse_object(struct parser *p, int depth, struct json_member *out, si
             /* O(n * max): max is the caller's small, fixed field count. */
             size_t stored = n < max ? n : max;
             for (size_t k = 0; k < stored; k++)
-                if (raw_equal(out[k].key, out[k].key_len, m.key, m.key_len,
-                              out[k].has_escapes | m.has_escapes))
-                    return fail(p, key_at, "duplicate key \"%.*s\"",
-                                m.key_len > 64 ? 64 : (int)m.key_len, m.key);
+                if (raw_equal(out[k].key, out[k].key_len, m.key, m.key_len, out[k].has_escapes | m.has_escapes))
+                    return fail(p, key_at, "duplicate key \"%.*s\"", m.key_len > 64 ? 64 : (int)m.key_len, m.key);
             if (n < max)
                 out[n] = m;
         }
@@ -457,8 +452,7 @@ done:
     return 0;
 }
 
-int json_parse_object(const char *text, size_t len, struct json_member *out, size_t max, char *err,
-                      size_t err_cap)
+int json_parse_object(const char *text, size_t len, struct json_member *out, size_t max, char *err, size_t err_cap)
 {
     struct parser p = {.s = text, .len = text ? len : 0, .pos = 0, .err = err, .err_cap = err_cap};
     if (err && err_cap)

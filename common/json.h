@@ -11,14 +11,14 @@
 enum json_type { JSON_STRING, JSON_NUMBER, JSON_TRUE, JSON_FALSE, JSON_NULL, JSON_OBJECT };
 
 struct json_member {
-    const char *key;     /* raw bytes inside the input, escapes NOT decoded */
+    const char *key; /* raw bytes inside the input, escapes NOT decoded */
     size_t key_len;
     enum json_type type;
-    const char *value;   /* STRING: raw bytes between the quotes (escapes not
-                            decoded); NUMBER/TRUE/FALSE/NULL: the literal;
-                            OBJECT: the whole "{...}" text, parse it again */
+    const char *value; /* STRING: raw bytes between the quotes (escapes not
+                          decoded); NUMBER/TRUE/FALSE/NULL: the literal;
+                          OBJECT: the whole "{...}" text, parse it again */
     size_t value_len;
-    int has_escapes;     /* STRING/key: contains a backslash escape */
+    int has_escapes; /* STRING/key: contains a backslash escape */
 };
 
 /* Parses one JSON object spanning all of text[0..len) (surrounding white
@@ -26,8 +26,7 @@ struct json_member {
  * are not. Duplicate keys are an error. Returns the number of members
  * (0..max) or -LOCKD_EINVAL (syntax error; err gets a short message such as
  * "invalid JSON at offset 7: expected ':'") or -LOCKD_ETOOBIG (> max). */
-int json_parse_object(const char *text, size_t len, struct json_member *out, size_t max,
-                      char *err, size_t err_cap);
+int json_parse_object(const char *text, size_t len, struct json_member *out, size_t max, char *err, size_t err_cap);
 
 /* Decodes a JSON string's raw bytes (as in json_member.value) into dst,
  * handling \" \\ \/ \b \f \n \r \t \uXXXX (with surrogate pairs, to UTF-8).

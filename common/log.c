@@ -63,11 +63,8 @@ int log_parse_level(const char *s, enum log_level *out)
     static const struct {
         const char *name;
         enum log_level level;
-    } names[] = {{"debug", LOG_DEBUG},
-                 {"info", LOG_INFO},
-                 {"warn", LOG_WARN},
-                 {"warning", LOG_WARN},
-                 {"error", LOG_ERROR}};
+    } names[] = {
+        {"debug", LOG_DEBUG}, {"info", LOG_INFO}, {"warn", LOG_WARN}, {"warning", LOG_WARN}, {"error", LOG_ERROR}};
     if (!s || !out)
         return -LOCKD_EINVAL;
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {

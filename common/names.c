@@ -73,8 +73,7 @@ static int allowed_byte(unsigned char c, int is_owner)
     return is_owner && (c == ':' || c == '@');
 }
 
-static int check(const char *what, size_t max, int is_owner, const char *s, size_t len, char *err,
-                 size_t err_cap)
+static int check(const char *what, size_t max, int is_owner, const char *s, size_t len, char *err, size_t err_cap)
 {
     /* Length first: a 200-byte name full of '+' is "too long", as in the
      * original, whose length check ran before the byte scan. */
@@ -92,8 +91,8 @@ static int check(const char *what, size_t max, int is_owner, const char *s, size
         unsigned char c = (unsigned char)s[i];
         if (!allowed_byte(c, is_owner)) {
             if (err && err_cap)
-                snprintf(err, err_cap, "%s contains non-printable/non-ascii byte %u at offset %zu",
-                         what, (unsigned)c, i);
+                snprintf(err, err_cap, "%s contains non-printable/non-ascii byte %u at offset %zu", what, (unsigned)c,
+                         i);
             return -LOCKD_EINVAL;
         }
     }

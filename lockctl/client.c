@@ -66,8 +66,8 @@ int client_call(const char *path, const Lockd__AdminRequest *req, uint64_t timeo
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
         int e = errno;
-        const char *hint = e == EACCES || e == EPERM ? "run lockctl as the user lockd runs as"
-                                                     : "is lockd running? use --socket";
+        const char *hint =
+            e == EACCES || e == EPERM ? "run lockctl as the user lockd runs as" : "is lockd running? use --socket";
         snprintf(err, err_cap, "cannot connect to %s: %s (%s)", path, strerror(e), hint);
         if (fd >= 0)
             close(fd);

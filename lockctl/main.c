@@ -101,16 +101,16 @@ static int usage_error(const struct command *c, const char *fmt, ...)
 /* ---- argument parsing of one command ------------------------------------- */
 
 struct opt_spec {
-    const char *name;  /* without "--" */
-    const char **val;  /* set for an option with a value */
-    int *flag;         /* set to 1 for a flag */
+    const char *name; /* without "--" */
+    const char **val; /* set for an option with a value */
+    int *flag;        /* set to 1 for a flag */
 };
 
 /* Parses argv[0..argc) (the words after the command name): --name VALUE,
  * --name=VALUE, flags, and up to max_pos positionals ("--" ends options).
  * Returns 0, 1 when --help was printed, or EXIT_USAGE (message printed). */
-static int parse_args(const struct command *c, int argc, char **argv, const struct opt_spec *specs,
-                      const char **pos, int max_pos, int *n_pos)
+static int parse_args(const struct command *c, int argc, char **argv, const struct opt_spec *specs, const char **pos,
+                      int max_pos, int *n_pos)
 {
     int options = 1;
     *n_pos = 0;
@@ -267,7 +267,7 @@ static int report_failure(const struct command *c, const Lockd__AdminResponse *r
 
 struct call {
     const struct command *c;
-    int rc;           /* exit status decided by the frames */
+    int rc;                                                   /* exit status decided by the frames */
     int (*ok)(struct call *k, const Lockd__AdminResponse *r); /* prints a good answer */
     /* list */
     struct jw w;
@@ -915,8 +915,8 @@ static const struct command COMMANDS[] = {
      "  --limit N      at most N locks (default 100, at most 10000)\n"
      "  --after NAME   start after NAME (the next page; --json gives it as \"next\")\n",
      cmd_list},
-    {"show", "NAME", "one lock: owner, token, acquired, TTL, time left",
-     "\nExit status 1 if NAME is not locked.\n", cmd_show},
+    {"show", "NAME", "one lock: owner, token, acquired, TTL, time left", "\nExit status 1 if NAME is not locked.\n",
+     cmd_show},
     {"unlock", "NAME [--force] [--owner O] [--token T]", "release a lock, as DELETE /lock/NAME",
      "\nOptions:\n"
      "  --owner O      release as owner O (needed for a lock that has an owner)\n"

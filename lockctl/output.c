@@ -44,10 +44,22 @@ static void jw_close(struct jw *w, char c)
         w->depth--;
 }
 
-void jw_obj(struct jw *w) { jw_open(w, '{'); }
-void jw_arr(struct jw *w) { jw_open(w, '['); }
-void jw_end_obj(struct jw *w) { jw_close(w, '}'); }
-void jw_end_arr(struct jw *w) { jw_close(w, ']'); }
+void jw_obj(struct jw *w)
+{
+    jw_open(w, '{');
+}
+void jw_arr(struct jw *w)
+{
+    jw_open(w, '[');
+}
+void jw_end_obj(struct jw *w)
+{
+    jw_close(w, '}');
+}
+void jw_end_arr(struct jw *w)
+{
+    jw_close(w, ']');
+}
 
 static void jw_quoted(struct jw *w, const char *s)
 {
@@ -113,7 +125,10 @@ void jw_null(struct jw *w)
     fputs("null", w->f);
 }
 
-void jw_finish(struct jw *w) { fputc('\n', w->f); }
+void jw_finish(struct jw *w)
+{
+    fputc('\n', w->f);
+}
 
 void fmt_duration(uint64_t ms, char *buf, size_t cap)
 {

@@ -20,8 +20,8 @@ struct jw {
 };
 
 void jw_init(struct jw *w, FILE *f);
-void jw_obj(struct jw *w);    /* { */
-void jw_arr(struct jw *w);    /* [ */
+void jw_obj(struct jw *w); /* { */
+void jw_arr(struct jw *w); /* [ */
 void jw_end_obj(struct jw *w);
 void jw_end_arr(struct jw *w);
 void jw_key(struct jw *w, const char *key);

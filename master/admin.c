@@ -39,24 +39,24 @@
 #include "proto/lockd.pb-c.h"
 #include "shm/stats.h"
 
-#define ADMIN_REQUEST_MAX 4096     /* an AdminRequest is a few hundred bytes */
-#define ADMIN_IO_TIMEOUT_MS 2000   /* to read a request, and to write an answer */
-#define ADMIN_ACCEPT_BATCH 8       /* connections per loop turn: signals come first */
-#define ADMIN_LIST_DEFAULT 100     /* as GET /locks */
+#define ADMIN_REQUEST_MAX 4096   /* an AdminRequest is a few hundred bytes */
+#define ADMIN_IO_TIMEOUT_MS 2000 /* to read a request, and to write an answer */
+#define ADMIN_ACCEPT_BATCH 8     /* connections per loop turn: signals come first */
+#define ADMIN_LIST_DEFAULT 100   /* as GET /locks */
 #define ADMIN_LIST_MAX 10000
 #define ADMIN_RELAY_MARGIN_MS 1000 /* raftproc answers 504 itself at api_timeout */
 #define ADMIN_SCAN_TRIES 3
 #define ADMIN_FRAME_BUDGET (LOCKD_FRAME_MAX - 512) /* room for the non-lock fields */
-#define ADMIN_CONN_MAX 16          /* connections served at once; more wait in the backlog */
-#define ADMIN_RELAY_OUT_MAX 1024   /* one Request: name, owner, address */
-#define ADMIN_RELAY_IN_MAX 16384   /* one Response: a lock, or the members */
-#define ADMIN_MEMBERS_TIMEOUT_MS 2000 /* OP_MEMBERS: raftproc answers it locally */
-#define ADMIN_ADD_TIMEOUT_MS 30000 /* MEMBER_ADD waits for the new node's catch-up */
-#define ADMIN_MEMBERS_MAX (LOCKD_MAX_NODES * 2) /* as raftproc's OP_MEMBERS answer */
-#define ADMIN_VERIFY_MS 3000       /* looking for a change whose answer got lost */
+#define ADMIN_CONN_MAX 16                          /* connections served at once; more wait in the backlog */
+#define ADMIN_RELAY_OUT_MAX 1024                   /* one Request: name, owner, address */
+#define ADMIN_RELAY_IN_MAX 16384                   /* one Response: a lock, or the members */
+#define ADMIN_MEMBERS_TIMEOUT_MS 2000              /* OP_MEMBERS: raftproc answers it locally */
+#define ADMIN_ADD_TIMEOUT_MS 30000                 /* MEMBER_ADD waits for the new node's catch-up */
+#define ADMIN_MEMBERS_MAX (LOCKD_MAX_NODES * 2)    /* as raftproc's OP_MEMBERS answer */
+#define ADMIN_VERIFY_MS 3000                       /* looking for a change whose answer got lost */
 #define ADMIN_VERIFY_INTERVAL_MS 100
 #define ADMIN_EVENTS 32
-#define ADMIN_RELAY_ID 1           /* one request per private raftproc connection */
+#define ADMIN_RELAY_ID 1 /* one request per private raftproc connection */
 
 /* epoll tags: the listening socket, the timer, then two per connection. */
 #define TAG_LISTEN 0u
@@ -76,14 +76,14 @@ enum relay_phase { PHASE_RUN = 0, PHASE_CHECK, PHASE_VERIFY };
 struct admin_conn {
     enum conn_state state;
     enum relay_phase phase;
-    int cfd;               /* lockctl's connection */
-    int rfd;               /* the relay to raftproc, -1 if none */
-    bool rfd_reading;      /* the request is sent: polling rfd for input only */
-    uint64_t deadline_ms;  /* reading: the request; relaying: this relay's answer */
-    uint64_t relay_ms;     /* this relay's budget, for messages */
-    uint64_t old_leader;   /* TRANSFER: the leader before */
-    uint64_t verify_until_ms;            /* VERIFY: give up looking then */
-    Lockd__AdminStatus unknown_status;   /* VERIFY: the answer if it never shows */
+    int cfd;                           /* lockctl's connection */
+    int rfd;                           /* the relay to raftproc, -1 if none */
+    bool rfd_reading;                  /* the request is sent: polling rfd for input only */
+    uint64_t deadline_ms;              /* reading: the request; relaying: this relay's answer */
+    uint64_t relay_ms;                 /* this relay's budget, for messages */
+    uint64_t old_leader;               /* TRANSFER: the leader before */
+    uint64_t verify_until_ms;          /* VERIFY: give up looking then */
+    Lockd__AdminStatus unknown_status; /* VERIFY: the answer if it never shows */
     char unknown_error[280];
     Lockd__AdminRequest *req;
     size_t in_len, out_len, out_off, rin_len;
@@ -95,9 +95,9 @@ struct admin_conn {
 struct admin_server {
     struct lockd_config *cfg;
     const shm_table *table;
-    int fd;       /* listening */
-    int epfd;     /* what the master loop polls */
-    int tfd;      /* timerfd at the earliest deadline */
+    int fd;         /* listening */
+    int epfd;       /* what the master loop polls */
+    int tfd;        /* timerfd at the earliest deadline */
     bool listening; /* fd is in the epoll set (not while every slot is busy) */
     unsigned n_conns;
     uint64_t started_ms;
@@ -291,7 +291,6 @@ static void admin_status(admin_server *a, int fd)
     admin_send(a, fd, &p.r);
 }
 
-
 /* The HTTP address of leader `id`: as raftproc published it (when the shm
  * names the same leader), else from the cluster file. "" if unknown. */
 static void admin_leader_http(const admin_server *a, const shm_node_status *st, uint64_t id, char *buf, size_t cap)
@@ -477,7 +476,10 @@ struct list_scan {
     shm_lock **heap;
 };
 
-static int name_after(const shm_lock *x, const shm_lock *y) { return strcmp(x->name, y->name) > 0; }
+static int name_after(const shm_lock *x, const shm_lock *y)
+{
+    return strcmp(x->name, y->name) > 0;
+}
 
 static void heap_sift_down(shm_lock **h, uint32_t n, uint32_t i)
 {
@@ -568,8 +570,7 @@ static void admin_list(admin_server *a, int fd, const Lockd__AdminRequest *req)
     }
     if (rc < 0) {
         reply_error(&p,
-                    rc == -LOCKD_ENOMEM ? LOCKD__ADMIN_STATUS__ADMIN_INTERNAL
-                                        : LOCKD__ADMIN_STATUS__ADMIN_UNAVAILABLE,
+                    rc == -LOCKD_ENOMEM ? LOCKD__ADMIN_STATUS__ADMIN_INTERNAL : LOCKD__ADMIN_STATUS__ADMIN_UNAVAILABLE,
                     "cannot list the lock table: %s", lockd_strerror(rc));
         admin_send(a, fd, &p.r);
         goto out;
@@ -648,7 +649,10 @@ static int ep_set(admin_server *a, int op, int fd, uint32_t events, uint64_t tag
     return epoll_ctl(a->epfd, op, fd, &ev);
 }
 
-static unsigned conn_slot(const admin_server *a, const struct admin_conn *c) { return (unsigned)(c - a->conns); }
+static unsigned conn_slot(const admin_server *a, const struct admin_conn *c)
+{
+    return (unsigned)(c - a->conns);
+}
 
 /* The listening socket is in the epoll set only while a slot is free, so
  * that a full house does not make the set readable forever. */
@@ -843,8 +847,8 @@ static void admin_unlock(admin_server *a, struct admin_conn *c)
     relay_start(a, c, &rq, a->cfg->api_timeout_ms + ADMIN_RELAY_MARGIN_MS);
 }
 
-static void admin_unlock_done(admin_server *a, struct admin_conn *c, const Lockd__Response *resp,
-                              Lockd__AdminStatus st, const char *err)
+static void admin_unlock_done(admin_server *a, struct admin_conn *c, const Lockd__Response *resp, Lockd__AdminStatus st,
+                              const char *err)
 {
     const Lockd__AdminRequest *req = c->req;
     struct reply p;
@@ -933,7 +937,9 @@ static void admin_members_done(admin_server *a, struct admin_conn *c, const Lock
         admin_members_answer(a, c->cfd, resp, NULL);
     } else {
         snprintf(why, sizeof(why), "no configuration from the raft process (%s)",
-                 resp == NULL ? err : resp->error[0] ? resp->error : "refused");
+                 resp == NULL     ? err
+                 : resp->error[0] ? resp->error
+                                  : "refused");
         admin_members_answer(a, c->cfd, NULL, why);
     }
     conn_free(a, c);
@@ -1097,7 +1103,9 @@ static void admin_change_checked(admin_server *a, struct admin_conn *c, const Lo
     reply_init(&p);
     if (resp == NULL || resp->status != LOCKD__STATUS__ST_OK) {
         reply_error(&p, resp == NULL ? st : admin_map_status(resp->status), "cannot read the Raft configuration: %s",
-                    resp == NULL ? err : resp->error[0] ? resp->error : "refused");
+                    resp == NULL     ? err
+                    : resp->error[0] ? resp->error
+                                     : "refused");
         goto answer;
     }
     const Lockd__Member *m = NULL, *same_address = NULL;
@@ -1142,8 +1150,7 @@ static void admin_change_checked(admin_server *a, struct admin_conn *c, const Lo
         if (strcmp(m->role, "voter") == 0 && voters == 1) {
             /* The library would do it, and leave a cluster of nobody. */
             reply_error(&p, LOCKD__ADMIN_STATUS__ADMIN_REFUSED,
-                        "node %llu is the only voter: removing it would leave no cluster",
-                        (unsigned long long)m->id);
+                        "node %llu is the only voter: removing it would leave no cluster", (unsigned long long)m->id);
             goto answer;
         }
         rq.op = LOCKD__OP__OP_MEMBER_REMOVE;
@@ -1271,8 +1278,8 @@ static void admin_change_verified(admin_server *a, struct admin_conn *c, const L
     conn_answer(a, c, &p);
 }
 
-static void admin_change_done(admin_server *a, struct admin_conn *c, const Lockd__Response *resp,
-                              Lockd__AdminStatus st, const char *err)
+static void admin_change_done(admin_server *a, struct admin_conn *c, const Lockd__Response *resp, Lockd__AdminStatus st,
+                              const char *err)
 {
     if (c->phase == PHASE_CHECK) {
         admin_change_checked(a, c, resp, st, err);
@@ -1431,8 +1438,8 @@ static void conn_read(admin_server *a, struct admin_conn *c)
     reply_init(&p);
     for (;;) {
         if (c->in_len >= FRAME_HEADER_SIZE) {
-            uint32_t want = (uint32_t)c->in[0] | (uint32_t)c->in[1] << 8 | (uint32_t)c->in[2] << 16 |
-                            (uint32_t)c->in[3] << 24;
+            uint32_t want =
+                (uint32_t)c->in[0] | (uint32_t)c->in[1] << 8 | (uint32_t)c->in[2] << 16 | (uint32_t)c->in[3] << 24;
             if (want > ADMIN_REQUEST_MAX) {
                 reply_error(&p, LOCKD__ADMIN_STATUS__ADMIN_BAD_REQUEST, "request larger than %d bytes",
                             ADMIN_REQUEST_MAX);
@@ -1655,7 +1662,10 @@ fail:
     return -LOCKD_EIO;
 }
 
-int admin_fd(const admin_server *a) { return a->epfd; }
+int admin_fd(const admin_server *a)
+{
+    return a->epfd;
+}
 
 void admin_close(admin_server *a)
 {

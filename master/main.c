@@ -134,9 +134,14 @@ int main(int argc, char **argv)
              (unsigned long long)cfg.node_id, cfg.listen_host, cfg.listen_port, cfg.self->raft_host,
              cfg.self->raft_port, cfg.workers, cfg.store == STORE_LMDB ? "lmdb" : "memory", cfg.data_dir);
 
-    struct supervisor_env env = {
-        .cfg = &cfg, .table = table, .http_fds = http_fds, .raft_fd = raft_fd, .lock_fd = lock_fd,
-        .admin_fd = admin_fd(admin), .on_admin = admin_on_readable, .admin_arg = admin};
+    struct supervisor_env env = {.cfg = &cfg,
+                                 .table = table,
+                                 .http_fds = http_fds,
+                                 .raft_fd = raft_fd,
+                                 .lock_fd = lock_fd,
+                                 .admin_fd = admin_fd(admin),
+                                 .on_admin = admin_on_readable,
+                                 .admin_arg = admin};
     rc = supervisor_run(&env);
 
     for (unsigned i = 0; i < cfg.workers; i++)

@@ -20,7 +20,7 @@ enum opt_kind { OPT_STR, OPT_UINT, OPT_DURATION, OPT_FLAG };
 struct opt {
     const char *name; /* without dashes */
     enum opt_kind kind;
-    const char *arg;  /* shown in --help */
+    const char *arg; /* shown in --help */
     const char *help;
 };
 
@@ -171,8 +171,8 @@ int options_parse_cluster(const char *json, size_t len, struct lockd_config *cfg
                 else if (sub[j].key_len == 4 && memcmp(sub[j].key, "raft", 4) == 0)
                     dst = raft;
                 if (dst == NULL || sub[j].type != JSON_STRING) {
-                    snprintf(err, err_cap, "cluster file: node %s: only \"http\" and \"raft\" string fields are allowed",
-                             id);
+                    snprintf(err, err_cap,
+                             "cluster file: node %s: only \"http\" and \"raft\" string fields are allowed", id);
                     return -LOCKD_EINVAL;
                 }
                 if (cluster_address(sub[j].value, sub[j].value_len, dst, LOCKD_ADDR_MAX + 8, err, err_cap, id) != 0)
@@ -186,8 +186,8 @@ int options_parse_cluster(const char *json, size_t len, struct lockd_config *cfg
             snprintf(err, err_cap, "cluster file: node %s: address must be a string or an object", id);
             return -LOCKD_EINVAL;
         }
-        if (split_host_port(http, node->http_host, sizeof(node->http_host), &node->http_port,
-                            LOCKD_DEFAULT_PORT) != 0) {
+        if (split_host_port(http, node->http_host, sizeof(node->http_host), &node->http_port, LOCKD_DEFAULT_PORT) !=
+            0) {
             snprintf(err, err_cap, "cluster file: node %s: bad address \"%s\"", id, http);
             return -LOCKD_EINVAL;
         }
@@ -275,8 +275,7 @@ static int read_file(const char *path, char **out, size_t *len)
 
 #define ERR(...) (snprintf(err, err_cap, __VA_ARGS__), OPTIONS_ERROR)
 
-enum options_result options_parse(int argc, char **argv, struct lockd_config *cfg, FILE *out, char *err,
-                                  size_t err_cap)
+enum options_result options_parse(int argc, char **argv, struct lockd_config *cfg, FILE *out, char *err, size_t err_cap)
 {
     config_defaults(cfg);
     const char *cluster = NULL, *listen = NULL, *store = NULL, *db = NULL, *data_dir = NULL, *admin = NULL,
@@ -415,7 +414,8 @@ enum options_result options_parse(int argc, char **argv, struct lockd_config *cf
         size_t len;
         int rc = read_file(cluster, &text, &len);
         if (rc != 0)
-            return ERR("cannot read cluster file %s: %s", cluster, rc == -LOCKD_ETOOBIG ? "too large" : strerror(errno));
+            return ERR("cannot read cluster file %s: %s", cluster,
+                       rc == -LOCKD_ETOOBIG ? "too large" : strerror(errno));
         rc = options_parse_cluster(text, len, cfg, err, err_cap);
         free(text);
         if (rc != 0)

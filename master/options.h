@@ -9,7 +9,6 @@
 #include "common/config.h"
 #include "common/version.h"
 
-
 enum options_result { OPTIONS_RUN = 0, OPTIONS_EXIT_OK = 1, OPTIONS_ERROR = 2 };
 
 /* Parses argv into cfg (filled with defaults first). On OPTIONS_ERROR a

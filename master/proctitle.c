@@ -11,7 +11,8 @@ extern char **environ;
 
 static char *title_area;
 static size_t title_cap;
-static char **volatile argv_copy; /* lives as long as the process (volatile: the store must stay, LeakSanitizer looks for it) */
+static char *
+    *volatile argv_copy; /* lives as long as the process (volatile: the store must stay, LeakSanitizer looks for it) */
 
 char **proctitle_init(int argc, char **argv)
 {

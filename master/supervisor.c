@@ -31,12 +31,12 @@ enum child_kind { CHILD_RAFT, CHILD_WORKER };
 
 struct child {
     enum child_kind kind;
-    unsigned index;        /* worker number, 1-based */
-    pid_t pid;             /* 0: not running */
+    unsigned index; /* worker number, 1-based */
+    pid_t pid;      /* 0: not running */
     uint64_t started_ms;
-    uint64_t restart_at_ms;/* 0: no restart pending */
+    uint64_t restart_at_ms; /* 0: no restart pending */
     unsigned backoff_ms;
-    unsigned crashes;      /* in the current window */
+    unsigned crashes; /* in the current window */
     uint64_t window_ms;
 };
 
@@ -231,8 +231,14 @@ static void wait_children(int (*cond)(void), uint64_t deadline_ms)
     }
 }
 
-static int no_workers(void) { return alive_workers() == 0; }
-static int no_raft(void) { return sup.raft.pid == 0; }
+static int no_workers(void)
+{
+    return alive_workers() == 0;
+}
+static int no_raft(void)
+{
+    return sup.raft.pid == 0;
+}
 
 static void stop_all(void)
 {
@@ -280,7 +286,10 @@ static void reload_workers(void)
     }
 }
 
-void supervisor_request_reload(void) { sup.reload_requested = 1; }
+void supervisor_request_reload(void)
+{
+    sup.reload_requested = 1;
+}
 
 void supervisor_counts(struct supervisor_counts *out)
 {

@@ -12,9 +12,9 @@
 struct supervisor_env {
     const struct lockd_config *cfg;
     shm_table *table;
-    int *http_fds;  /* cfg->workers listening sockets, index = worker - 1 */
-    int raft_fd;    /* Unix socket raftproc accepts workers on */
-    int lock_fd;    /* the data directory's flock: the master's alone */
+    int *http_fds; /* cfg->workers listening sockets, index = worker - 1 */
+    int raft_fd;   /* Unix socket raftproc accepts workers on */
+    int lock_fd;   /* the data directory's flock: the master's alone */
     /* Extra fd the master loop polls (the admin socket), or -1; on_admin is
      * called when it is readable. May be NULL. */
     int admin_fd;

@@ -172,9 +172,18 @@ static const struct cluster_node *consensus_node(const consensus *c, uint64_t id
     return NULL;
 }
 
-enum consensus_role consensus_role(const consensus *c) { return c->role; }
-bool consensus_ready(const consensus *c) { return c->ready; }
-unsigned consensus_inflight(const consensus *c) { return c->inflight; }
+enum consensus_role consensus_role(const consensus *c)
+{
+    return c->role;
+}
+bool consensus_ready(const consensus *c)
+{
+    return c->ready;
+}
+unsigned consensus_inflight(const consensus *c)
+{
+    return c->inflight;
+}
 
 /* Formats the leader's HTTP address once per leader change (every answer
  * to a worker carries it). */
@@ -298,7 +307,10 @@ static void consensus_raft_closed(struct raft *r)
     c->done(c->done_arg, true);
 }
 
-uint64_t consensus_applied_index(const consensus *c) { return fsm_applied_index(c->f); }
+uint64_t consensus_applied_index(const consensus *c)
+{
+    return fsm_applied_index(c->f);
+}
 
 void consensus_caught_up_to(consensus *c, uint64_t index)
 {
@@ -323,8 +335,8 @@ static void consensus_check_freshness(consensus *c)
     if (!c->stale)
         return;
     if (c->probe_target != 0 && c->raft.last_applied >= c->probe_target) {
-        log_info("caught up with leader %llu at index %llu: serving local reads",
-                 (unsigned long long)c->leader_id, (unsigned long long)c->probe_target);
+        log_info("caught up with leader %llu at index %llu: serving local reads", (unsigned long long)c->leader_id,
+                 (unsigned long long)c->probe_target);
         c->stale = false;
         c->probe_target = 0;
     } else if (c->probe_target == 0 && !c->probe_pending && c->ev.on_need_catch_up != NULL) {
@@ -358,8 +370,7 @@ static void consensus_tick(uv_timer_t *t)
     } else if (clock_monotonic_ms() >= c->close_deadline_ms) {
         /* Closing now would hit 0.15's double free; the log on disk holds
          * every acknowledged entry, so leaving without closing is safe. */
-        log_warn("%u raft requests still in flight after the drain deadline: exiting without raft_close",
-                 c->inflight);
+        log_warn("%u raft requests still in flight after the drain deadline: exiting without raft_close", c->inflight);
         c->close_started = true;
         uv_timer_stop(&c->tick);
         c->done(c->done_arg, false);
@@ -474,8 +485,14 @@ fail_io:
     return -LOCKD_EIO;
 }
 
-void *consensus_alloc(size_t len) { return raft_malloc(len ? len : 1); }
-void consensus_free(void *buf) { raft_free(buf); }
+void *consensus_alloc(size_t len)
+{
+    return raft_malloc(len ? len : 1);
+}
+void consensus_free(void *buf)
+{
+    raft_free(buf);
+}
 
 static void consensus_proposal_cb(struct raft_apply *req, int status, void *result)
 {
@@ -530,7 +547,7 @@ struct change {
     consensus *c;
     consensus_change_cb cb;
     void *data;
-    uint64_t id;      /* add: promote this node once added */
+    uint64_t id; /* add: promote this node once added */
     bool promote;
 };
 

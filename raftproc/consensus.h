@@ -27,7 +27,12 @@
 
 typedef struct consensus consensus;
 
-enum consensus_role { CONSENSUS_UNAVAILABLE = 0, CONSENSUS_FOLLOWER = 1, CONSENSUS_CANDIDATE = 2, CONSENSUS_LEADER = 3 };
+enum consensus_role {
+    CONSENSUS_UNAVAILABLE = 0,
+    CONSENSUS_FOLLOWER = 1,
+    CONSENSUS_CANDIDATE = 2,
+    CONSENSUS_LEADER = 3
+};
 
 /* Called once per proposal: status 0 with the FSM results of its commands
  * (owned by the FSM, valid during the call), or a negative code:

@@ -107,7 +107,10 @@ static void fwd_drop_conn(forwarder *f, const char *why)
     fwd_fail_all(f, why);
 }
 
-void forwarder_reset(forwarder *f, const char *why) { fwd_drop_conn(f, why); }
+void forwarder_reset(forwarder *f, const char *why)
+{
+    fwd_drop_conn(f, why);
+}
 
 void forwarder_leader_changed(forwarder *f, uint64_t leader_id)
 {

@@ -21,7 +21,7 @@ struct fsm {
     store *st;
     uint64_t applied_index;
     uint64_t next_token;
-    waitq *wq;         /* FIFO queues of waiting acquires (replicated state) */
+    waitq *wq; /* FIFO queues of waiting acquires (replicated state) */
     fsm_change_cb change_cb;
     void *change_arg;
     struct fsm_result *results;
@@ -59,9 +59,18 @@ void fsm_set_change_cb(fsm *f, fsm_change_cb cb, void *arg)
     f->change_arg = arg;
 }
 
-uint64_t fsm_applied_index(const fsm *f) { return f->applied_index; }
-uint64_t fsm_next_token(const fsm *f) { return f->next_token; }
-size_t fsm_waiters(const fsm *f) { return waitq_total(f->wq); }
+uint64_t fsm_applied_index(const fsm *f)
+{
+    return f->applied_index;
+}
+uint64_t fsm_next_token(const fsm *f)
+{
+    return f->next_token;
+}
+size_t fsm_waiters(const fsm *f)
+{
+    return waitq_total(f->wq);
+}
 
 static int fsm_load_waiter(const char *name, size_t len, const struct waiter *w, void *arg)
 {
@@ -198,8 +207,7 @@ static int fsm_acquire(fsm *f, uint64_t index, uint64_t time_ms, const Lockd__Co
 
 /* Releases name; if acquires are queued on it, the first one gets the lock
  * in the same step, so nobody else can slip in between. */
-static int fsm_remove(fsm *f, uint64_t index, uint64_t time_ms, const char *name, size_t nlen,
-                      struct fsm_result *res)
+static int fsm_remove(fsm *f, uint64_t index, uint64_t time_ms, const char *name, size_t nlen, struct fsm_result *res)
 {
     int rc = shm_table_remove(f->table, name, nlen);
     if (rc != 0) {
@@ -385,8 +393,7 @@ void fsm_entry_encode(const Lockd__LogEntry *e, void *buf, size_t len)
     memset(p + FSM_ENTRY_HEADER + n, 0, len - FSM_ENTRY_HEADER - n);
 }
 
-int fsm_apply(fsm *f, uint64_t index, const void *buf, size_t len, const struct fsm_result **results,
-              size_t *n)
+int fsm_apply(fsm *f, uint64_t index, const void *buf, size_t len, const struct fsm_result **results, size_t *n)
 {
     *results = f->results;
     *n = 0;
@@ -548,8 +555,7 @@ static int snap_waiter(const char *name, size_t len, const struct waiter *w, voi
     return b->failed ? -LOCKD_ENOMEM : 0;
 }
 
-static void snap_header(struct snap_buf *b, uint64_t applied, uint64_t next_token, uint64_t n_locks,
-                        uint64_t n_waiters)
+static void snap_header(struct snap_buf *b, uint64_t applied, uint64_t next_token, uint64_t n_locks, uint64_t n_waiters)
 {
     snap_bytes(b, SNAP_MAGIC, 4);
     uint8_t v = SNAP_VERSION;
@@ -677,8 +683,9 @@ int fsm_restore(fsm *f, const void *buf, size_t len, bool at_start)
         uint8_t lens[2];
         memset(&w, 0, sizeof(w));
         if ((rc = snap_get(&r, lens, 2)) != 0 || lens[0] == 0 || lens[0] > LOCKD_NAME_MAX ||
-            lens[1] > LOCKD_OWNER_MAX || (rc = snap_get_u64(&r, &w.id)) != 0 || (rc = snap_get_u64(&r, &w.ttl_ms)) != 0 ||
-            (rc = snap_get(&r, name, lens[0])) != 0 || (rc = snap_get(&r, w.owner, lens[1])) != 0) {
+            lens[1] > LOCKD_OWNER_MAX || (rc = snap_get_u64(&r, &w.id)) != 0 ||
+            (rc = snap_get_u64(&r, &w.ttl_ms)) != 0 || (rc = snap_get(&r, name, lens[0])) != 0 ||
+            (rc = snap_get(&r, w.owner, lens[1])) != 0) {
             rc = -LOCKD_ECORRUPT;
             goto out;
         }

@@ -19,14 +19,14 @@ typedef struct fsm fsm;
 
 /* The outcome of one command of an applied entry. */
 struct fsm_result {
-    int status;        /* LOCKD__STATUS__ST_* */
-    bool has_lock;     /* lock is meaningful: the lock after the command, or
-                          the holder on a conflict */
+    int status;    /* LOCKD__STATUS__ST_* */
+    bool has_lock; /* lock is meaningful: the lock after the command, or
+                      the holder on a conflict */
     shm_lock lock;
-    const char *error; /* static detail for a conflict ("Token mismatch") or NULL */
-    uint64_t waiter_id;/* ST_QUEUED: the new waiter's id; granted: the waiter served */
-    bool granted;      /* a release/expire handed the lock to the first waiter */
-    shm_lock grant;    /* granted: the waiter's new lock */
+    const char *error;  /* static detail for a conflict ("Token mismatch") or NULL */
+    uint64_t waiter_id; /* ST_QUEUED: the new waiter's id; granted: the waiter served */
+    bool granted;       /* a release/expire handed the lock to the first waiter */
+    shm_lock grant;     /* granted: the waiter's new lock */
 };
 
 /* Observer of state changes, called during apply (after the table changed):
@@ -60,8 +60,7 @@ void fsm_entry_encode(const Lockd__LogEntry *e, void *buf, size_t len);
  * (the same on every node). Returns 0, or -LOCKD_EIO when the store failed:
  * the caller must stop the process without acknowledging anything (the
  * table may be ahead of the store; a restart reloads from store + log). */
-int fsm_apply(fsm *f, uint64_t index, const void *buf, size_t len, const struct fsm_result **results,
-              size_t *n);
+int fsm_apply(fsm *f, uint64_t index, const void *buf, size_t len, const struct fsm_result **results, size_t *n);
 
 /* Serialises the whole state (format in fsm.c) into a raft_malloc'd buffer
  * that the caller hands to raft, from the shm table (loop thread only).

@@ -89,8 +89,7 @@ static void heap_down(struct lease_timer *h, size_t n, size_t i)
 static int timer_current(const leases *l, const struct lease_timer *t)
 {
     shm_lock rec;
-    return shm_table_get(l->table, t->name, t->len, &rec) == 0 && rec.revision == t->revision &&
-           rec.ttl_ms > 0;
+    return shm_table_get(l->table, t->name, t->len, &rec) == 0 && rec.revision == t->revision && rec.ttl_ms > 0;
 }
 
 /* Drops stale timers (renewed or released leases) when they outnumber the
@@ -173,5 +172,11 @@ size_t leases_expire_due(leases *l, uint64_t now_ms, size_t max,
     return called;
 }
 
-uint64_t leases_next_deadline(const leases *l) { return l->n > 0 ? l->heap[0].deadline_ms : UINT64_MAX; }
-size_t leases_pending(const leases *l) { return l->n; }
+uint64_t leases_next_deadline(const leases *l)
+{
+    return l->n > 0 ? l->heap[0].deadline_ms : UINT64_MAX;
+}
+size_t leases_pending(const leases *l)
+{
+    return l->n;
+}

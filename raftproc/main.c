@@ -35,7 +35,7 @@ struct raftproc {
     int exit_code;
     uv_timer_t stats_timer; /* publishes the figures below for /metrics */
     shm_stats *stats;
-    uint64_t expirations;   /* expiry commands issued as leader */
+    uint64_t expirations; /* expiry commands issued as leader */
 };
 
 /* Opens the LMDB file; if it cannot be opened at all (corrupt after a
@@ -74,10 +74,14 @@ static void raftproc_publish_stats(uv_timer_t *t)
     struct raftproc *rp = t->data;
     struct rp_server_stats s;
     rp_server_stats(rp->server, &s);
-    struct shm_stats_raft r = {.c_entries = s.entries, .c_commands = s.commands,
-                               .c_timeouts = s.timeouts, .c_queued = s.queued,
-                               .c_handoffs = s.handoffs, .c_expirations = rp->expirations,
-                               .g_waiters = fsm_waiters(rp->f), .g_max_batch = s.max_batch};
+    struct shm_stats_raft r = {.c_entries = s.entries,
+                               .c_commands = s.commands,
+                               .c_timeouts = s.timeouts,
+                               .c_queued = s.queued,
+                               .c_handoffs = s.handoffs,
+                               .c_expirations = rp->expirations,
+                               .g_waiters = fsm_waiters(rp->f),
+                               .g_max_batch = s.max_batch};
     shm_stats_publish_raft(rp->stats, &r);
 }
 
@@ -207,8 +211,10 @@ int raftproc_main(const struct lockd_config *cfg, shm_table *table, int listen_f
     uv_timer_init(&rp.loop, &rp.lease_timer);
     rp.lease_timer.data = &rp;
     fsm_set_change_cb(rp.f, raftproc_on_change, &rp);
-    struct consensus_events ev = {.arg = &rp, .on_role = raftproc_on_role, .on_restore = raftproc_on_restore,
-                                   .on_need_catch_up = raftproc_on_need_catch_up};
+    struct consensus_events ev = {.arg = &rp,
+                                  .on_role = raftproc_on_role,
+                                  .on_restore = raftproc_on_restore,
+                                  .on_need_catch_up = raftproc_on_need_catch_up};
     if (consensus_start(&rp.loop, cfg, rp.f, rp.st, table, &ev, &rp.cons) != 0)
         return CONSENSUS_EXIT_IO;
     if (rp_server_start(&rp.loop, cfg, listen_fd, rp.cons, &rp.server) != 0)

@@ -17,27 +17,27 @@
 #include "proto/lockd.pb-c.h"
 
 #define SERVER_MAX_CONNS 1024
-#define SERVER_MAX_BATCH 4096          /* commands per Raft entry */
-#define SERVER_MAX_OUTPUT (64u << 20)  /* unread answers before we give up on a worker */
+#define SERVER_MAX_BATCH 4096         /* commands per Raft entry */
+#define SERVER_MAX_OUTPUT (64u << 20) /* unread answers before we give up on a worker */
 #define SERVER_TIMEOUT_TICK_MS 50
 
 struct conn {
-    union { /* first member: the handle's address is the conn's */
+    union {             /* first member: the handle's address is the conn's */
         uv_pipe_t pipe; /* a worker, on the Unix socket */
         uv_tcp_t tcp;   /* a follower's raftproc, on the peer port */
     };
-    bool peer;          /* forwarded requests are never forwarded again */
+    bool peer; /* forwarded requests are never forwarded again */
     rp_server *server;
     uint32_t slot, gen;
     bool closing;
     uint8_t *in;
     size_t in_len, in_cap;
-    uint8_t *out;       /* answers gathered this turn */
+    uint8_t *out; /* answers gathered this turn */
     size_t out_len, out_cap;
-    uint8_t *wbuf;      /* the bytes of the write in flight */
+    uint8_t *wbuf; /* the bytes of the write in flight */
     size_t wbuf_cap;
     bool writing;
-    bool dirty;         /* on the server's flush list */
+    bool dirty; /* on the server's flush list */
     struct conn *next_dirty;
     uv_write_t wreq;
 };
@@ -54,11 +54,11 @@ struct reply_to {
  * only). Answered when a release hands it the lock (200), or when its
  * CANCEL applies after its wait ran out or its client left (409). */
 struct waiting {
-    uint64_t waiter_id;  /* 0: a tombstone: the client left before it queued */
+    uint64_t waiter_id; /* 0: a tombstone: the client left before it queued */
     struct reply_to to;
     uint64_t deadline_ms;
     bool cancel_sent;
-    bool abandoned;      /* its client left: a grant goes straight back */
+    bool abandoned; /* its client left: a grant goes straight back */
     uint8_t name_len;
     char name[LOCKD_NAME_MAX + 1];
 };
@@ -67,11 +67,11 @@ struct waiting {
 
 /* One command waiting for this turn's entry. */
 struct batch_item {
-    Lockd__Request *req;            /* a worker's request (owns its strings), or NULL */
-    Lockd__Op op;                   /* internal command (req == NULL) */
-    uint64_t revision;              /* EXPIRE */
-    uint64_t waiter;                /* CANCEL */
-    uint64_t token;                 /* RELEASE */
+    Lockd__Request *req; /* a worker's request (owns its strings), or NULL */
+    Lockd__Op op;        /* internal command (req == NULL) */
+    uint64_t revision;   /* EXPIRE */
+    uint64_t waiter;     /* CANCEL */
+    uint64_t token;      /* RELEASE */
     char name[LOCKD_NAME_MAX + 1];
     char owner[LOCKD_OWNER_MAX + 1];
     struct reply_to to;
@@ -83,7 +83,7 @@ struct inflight {
     uint64_t deadline_ms;
     struct inflight *prev, *next; /* FIFO by deadline */
     size_t n;
-    Lockd__Op *ops;       /* points after to[] */
+    Lockd__Op *ops; /* points after to[] */
     struct reply_to to[];
 };
 
@@ -106,9 +106,9 @@ struct rp_server {
     struct inflight *head, *tail;
     uv_tcp_t peer_listener; /* followers forward writes here (clusters only) */
     bool has_peer_listener;
-    forwarder *fwd;          /* to the leader, when this node follows */
+    forwarder *fwd;            /* to the leader, when this node follows */
     struct fwd_ctx *fwd_waits; /* forwarded acquires with a wait (for cancels) */
-    struct waiting *waiting; /* unordered; linear scans (waiters are few) */
+    struct waiting *waiting;   /* unordered; linear scans (waiters are few) */
     /* Recent hand-overs, in case the waiter's client turns out to have left
      * just before: its late cancel then gives the lock back. */
     struct granted {
@@ -181,8 +181,8 @@ static void server_lock_to_proto(const shm_lock *l, Lockd__Lock *p)
     p->revision = l->revision;
 }
 
-static void server_reply(rp_server *s, struct reply_to *to, int status, const struct fsm_result *res,
-                         const char *error, uint64_t index)
+static void server_reply(rp_server *s, struct reply_to *to, int status, const struct fsm_result *res, const char *error,
+                         uint64_t index)
 {
     if (to->answered)
         return;
@@ -320,8 +320,8 @@ static void server_result(rp_server *s, struct reply_to *to, const struct fsm_re
         struct waiting *w = NULL;
         /* Did the client leave while this was on its way (a tombstone)? */
         for (size_t i = 0; i < s->n_waiting; i++)
-            if (s->waiting[i].waiter_id == 0 && s->waiting[i].to.slot == to->slot &&
-                s->waiting[i].to.gen == to->gen && s->waiting[i].to.req_id == to->req_id)
+            if (s->waiting[i].waiter_id == 0 && s->waiting[i].to.slot == to->slot && s->waiting[i].to.gen == to->gen &&
+                s->waiting[i].to.req_id == to->req_id)
                 w = &s->waiting[i];
         if (w == NULL)
             w = waiting_add(s);
@@ -804,7 +804,8 @@ static void server_probe_answered(void *arg, const Lockd__Response *resp, const 
 void rp_server_catch_up(rp_server *s)
 {
     uint64_t leader = consensus_leader(s->cons, NULL);
-    if (leader == 0 || leader == s->cfg->node_id || (s->fwd == NULL && forwarder_create(s->loop, s->cfg, &s->fwd) != 0)) {
+    if (leader == 0 || leader == s->cfg->node_id ||
+        (s->fwd == NULL && forwarder_create(s->loop, s->cfg, &s->fwd) != 0)) {
         consensus_caught_up_to(s->cons, 0);
         return;
     }
@@ -851,8 +852,8 @@ static void server_abandon(rp_server *s, struct conn *cn, uint64_t req_id)
         struct granted *g = &s->granted[i];
         if (g->name_len != 0 && g->to.slot == cn->slot && g->to.gen == cn->gen && g->to.req_id == req_id) {
             /* Handed over just before its client left: give it back, token-checked. */
-            server_submit_internal(s, LOCKD__OP__OP_RELEASE, g->name, g->name_len, g->owner, g->owner_len, g->token,
-                                   0, 0);
+            server_submit_internal(s, LOCKD__OP__OP_RELEASE, g->name, g->name_len, g->owner, g->owner_len, g->token, 0,
+                                   0);
             g->name_len = 0;
             return;
         }
@@ -1083,5 +1084,11 @@ void rp_server_close(rp_server *s)
             conn_close(s->conns[i]);
 }
 
-void rp_server_stats(const rp_server *s, struct rp_server_stats *out) { *out = s->stats; }
-size_t rp_server_waiting(const rp_server *s) { return s->n_waiting; }
+void rp_server_stats(const rp_server *s, struct rp_server_stats *out)
+{
+    *out = s->stats;
+}
+size_t rp_server_waiting(const rp_server *s)
+{
+    return s->n_waiting;
+}

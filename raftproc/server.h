@@ -17,8 +17,7 @@ typedef struct rp_server rp_server;
 
 /* Starts accepting on listen_fd (owned by the master: not closed here).
  * Errors: -LOCKD_EIO, -LOCKD_ENOMEM. */
-int rp_server_start(uv_loop_t *loop, const struct lockd_config *cfg, int listen_fd, consensus *c,
-                    rp_server **out);
+int rp_server_start(uv_loop_t *loop, const struct lockd_config *cfg, int listen_fd, consensus *c, rp_server **out);
 
 /* Stops reading new requests and answers queued ones with ST_UNAVAILABLE;
  * in-flight proposals are still answered when they complete. */
@@ -51,12 +50,12 @@ void rp_server_leadership_lost(rp_server *s);
 
 /* Counters for /metrics and the benchmark notes. */
 struct rp_server_stats {
-    uint64_t entries;        /* Raft entries proposed */
-    uint64_t commands;       /* commands in them */
-    uint64_t timeouts;       /* requests answered 504 */
-    unsigned max_batch;      /* largest entry, in commands */
-    uint64_t queued;         /* acquires that waited in a queue */
-    uint64_t handoffs;       /* locks handed from a release to a waiter */
+    uint64_t entries;   /* Raft entries proposed */
+    uint64_t commands;  /* commands in them */
+    uint64_t timeouts;  /* requests answered 504 */
+    unsigned max_batch; /* largest entry, in commands */
+    uint64_t queued;    /* acquires that waited in a queue */
+    uint64_t handoffs;  /* locks handed from a release to a waiter */
 };
 void rp_server_stats(const rp_server *s, struct rp_server_stats *out);
 size_t rp_server_waiting(const rp_server *s);

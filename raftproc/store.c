@@ -17,11 +17,11 @@ static const char META_KEY[] = "meta";
 
 struct store {
     MDB_env *env;
-    MDB_dbi locks; /* name -> encoded value */
-    MDB_dbi meta;  /* "meta" -> applied_index, next_token */
+    MDB_dbi locks;   /* name -> encoded value */
+    MDB_dbi meta;    /* "meta" -> applied_index, next_token */
     MDB_dbi waiters; /* name 0x00 id -> ttl_ms, owner_len, owner */
-    MDB_txn *txn;  /* the open write transaction, or NULL */
-    MDB_txn *snap; /* the snapshot's read transaction, or NULL */
+    MDB_txn *txn;    /* the open write transaction, or NULL */
+    MDB_txn *snap;   /* the snapshot's read transaction, or NULL */
     struct store_meta snap_meta;
     uint64_t snap_locks, snap_waiters;
     char path[256];
@@ -300,8 +300,7 @@ static int store_scan_waiters(store *s, MDB_txn *txn,
     return ret;
 }
 
-int store_load_waiters(store *s, int (*fn)(const char *name, size_t len, const struct waiter *w, void *arg),
-                       void *arg)
+int store_load_waiters(store *s, int (*fn)(const char *name, size_t len, const struct waiter *w, void *arg), void *arg)
 {
     MDB_txn *txn;
     int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);

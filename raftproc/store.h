@@ -48,8 +48,7 @@ int store_put_waiter(store *s, const char *name, size_t len, const struct waiter
 int store_del_waiter(store *s, const char *name, size_t len, uint64_t id);
 int store_clear_waiters(store *s);
 /* Calls fn for every stored waiter (read transaction of its own). */
-int store_load_waiters(store *s, int (*fn)(const char *name, size_t len, const struct waiter *w, void *arg),
-                       void *arg);
+int store_load_waiters(store *s, int (*fn)(const char *name, size_t len, const struct waiter *w, void *arg), void *arg);
 
 /* Deletes every lock and waiter (inside the open transaction): used by
  * snapshot restore. */

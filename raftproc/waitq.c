@@ -216,10 +216,12 @@ size_t waitq_length(const waitq *q, const char *name, size_t len)
     return qu ? qu->n : 0;
 }
 
-size_t waitq_total(const waitq *q) { return q->total; }
+size_t waitq_total(const waitq *q)
+{
+    return q->total;
+}
 
-int waitq_foreach(const waitq *q, int (*fn)(const char *name, size_t len, const struct waiter *w, void *arg),
-                  void *arg)
+int waitq_foreach(const waitq *q, int (*fn)(const char *name, size_t len, const struct waiter *w, void *arg), void *arg)
 {
     for (size_t i = 0; i < q->n_buckets; i++)
         for (struct queue *qu = q->buckets[i]; qu != NULL; qu = qu->next_bucket)

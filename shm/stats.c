@@ -48,8 +48,7 @@ int shm_stats_create(shm_stats **out)
 {
     /* Zero-filled and only backed where written. Not MAP_NORESERVE: it is
      * small (about 10 KiB per slot) and every process may write it. */
-    void *p = mmap(NULL, sizeof(struct shm_stats), PROT_READ | PROT_WRITE,
-                   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    void *p = mmap(NULL, sizeof(struct shm_stats), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED)
         return -LOCKD_ENOMEM;
     shm_stats *s = p;
@@ -72,18 +71,16 @@ static inline unsigned clamp(unsigned v, unsigned cap)
     return v < cap ? v : cap - 1;
 }
 
-void shm_stats_http_record(shm_stats *s, unsigned slot, unsigned route, unsigned method,
-                           unsigned code, unsigned bucket, uint64_t ns)
+void shm_stats_http_record(shm_stats *s, unsigned slot, unsigned route, unsigned method, unsigned code, unsigned bucket,
+                           uint64_t ns)
 {
     if (s == NULL || slot >= SHM_STATS_SLOTS)
         return;
     struct stats_slot *sl = &s->slots[slot];
     route = clamp(route, SHM_STATS_ROUTES);
-    atomic_fetch_add_explicit(
-        &sl->requests[route][clamp(method, SHM_STATS_METHODS)][clamp(code, SHM_STATS_CODES)], 1,
-        memory_order_relaxed);
-    atomic_fetch_add_explicit(&sl->buckets[route][clamp(bucket, SHM_STATS_BUCKETS)], 1,
+    atomic_fetch_add_explicit(&sl->requests[route][clamp(method, SHM_STATS_METHODS)][clamp(code, SHM_STATS_CODES)], 1,
                               memory_order_relaxed);
+    atomic_fetch_add_explicit(&sl->buckets[route][clamp(bucket, SHM_STATS_BUCKETS)], 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&sl->sum_ns[route], ns, memory_order_relaxed);
 }
 
@@ -98,8 +95,7 @@ void shm_stats_http_sum(const shm_stats *s, struct shm_stats_http *out)
         for (unsigned r = 0; r < SHM_STATS_ROUTES; r++) {
             for (unsigned m = 0; m < SHM_STATS_METHODS; m++)
                 for (unsigned c = 0; c < SHM_STATS_CODES; c++)
-                    out->requests[r][m][c] +=
-                        atomic_load_explicit(&sl->requests[r][m][c], memory_order_relaxed);
+                    out->requests[r][m][c] += atomic_load_explicit(&sl->requests[r][m][c], memory_order_relaxed);
             for (unsigned b = 0; b < SHM_STATS_BUCKETS; b++)
                 out->buckets[r][b] += atomic_load_explicit(&sl->buckets[r][b], memory_order_relaxed);
             out->sum_ns[r] += atomic_load_explicit(&sl->sum_ns[r], memory_order_relaxed);
@@ -129,9 +125,7 @@ void shm_stats_count_restart(shm_stats *s, enum shm_stats_kind kind)
 
 uint64_t shm_stats_restarts(const shm_stats *s, enum shm_stats_kind kind)
 {
-    return s == NULL ? 0
-                     : atomic_load_explicit(&s->restarts[kind == SHM_STATS_RAFT],
-                                            memory_order_relaxed);
+    return s == NULL ? 0 : atomic_load_explicit(&s->restarts[kind == SHM_STATS_RAFT], memory_order_relaxed);
 }
 
 void shm_stats_raft_started(shm_stats *s, pid_t pid)
@@ -154,8 +148,7 @@ void shm_stats_publish_raft(shm_stats *s, const struct shm_stats_raft *cur)
     memcpy(w, cur, sizeof w);
     for (unsigned i = 0; i < RAFT_COUNTERS + RAFT_GAUGES; i++) {
         uint64_t v = i < RAFT_COUNTERS ? s->raft.base[i] + w[i] : w[i];
-        if (i < RAFT_COUNTERS &&
-            v < atomic_load_explicit(&s->raft.total[i], memory_order_relaxed))
+        if (i < RAFT_COUNTERS && v < atomic_load_explicit(&s->raft.total[i], memory_order_relaxed))
             continue; /* never let a counter go back (a caller's counter reset) */
         atomic_store_explicit(&s->raft.total[i], v, memory_order_relaxed);
     }

@@ -71,8 +71,8 @@ void shm_stats_destroy(shm_stats *s);
  * falls in latency bucket `bucket`. Three relaxed atomic adds on the slot's
  * own cache lines; safe when two processes share a slot (a worker and its
  * replacement during a reload). slot >= SHM_STATS_SLOTS is ignored. */
-void shm_stats_http_record(shm_stats *s, unsigned slot, unsigned route, unsigned method,
-                           unsigned code, unsigned bucket, uint64_t ns);
+void shm_stats_http_record(shm_stats *s, unsigned slot, unsigned route, unsigned method, unsigned code, unsigned bucket,
+                           uint64_t ns);
 
 /* Sums every slot into *out. Each word is read atomically; the sum is not a
  * snapshot across words (a request recorded meanwhile may be half in it),

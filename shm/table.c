@@ -143,8 +143,7 @@ static int layout_for(uint32_t max_locks, struct layout *l)
         l->buckets <<= 1;
     l->index_off = align_up(sizeof(struct shm_header), REGION_ALIGN);
     l->records_off = align_up(l->index_off + l->buckets * 8, REGION_ALIGN);
-    l->arena_off =
-        align_up(l->records_off + (uint64_t)max_locks * sizeof(struct shm_rec), REGION_ALIGN);
+    l->arena_off = align_up(l->records_off + (uint64_t)max_locks * sizeof(struct shm_rec), REGION_ALIGN);
     /* Blocks never change class, and a class only grows past its free list
      * when all its blocks are in use, so class c never holds more than
      * max_locks + 1 blocks (+1: a replace allocates before it frees). Summed
@@ -283,8 +282,7 @@ int shm_table_create(uint32_t max_locks, shm_table **out)
     shm_table *t = malloc(sizeof *t);
     if (t == NULL)
         return -LOCKD_ENOMEM;
-    void *base = mmap(NULL, (size_t)l.total, PROT_READ | PROT_WRITE,
-                      MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    void *base = mmap(NULL, (size_t)l.total, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (base == MAP_FAILED) {
         free(t);
         return -LOCKD_ENOMEM;
@@ -370,8 +368,8 @@ static inline unsigned class_of(unsigned bytes)
     return (bytes + UNIT - 1) / UNIT;
 }
 
-static void fill_lock(shm_lock *out, const uint64_t *bytes, unsigned nl, unsigned ol,
-                      uint64_t token, uint64_t rev, uint64_t acq, uint64_t ren)
+static void fill_lock(shm_lock *out, const uint64_t *bytes, unsigned nl, unsigned ol, uint64_t token, uint64_t rev,
+                      uint64_t acq, uint64_t ren)
 {
     const char *b = (const char *)bytes;
     memcpy(out->name, b, nl);
@@ -637,8 +635,7 @@ static uint32_t arena_alloc(shm_table *t, unsigned cls)
     struct shm_alloc *a = &t->hdr->alloc;
     uint32_t off = a->class_free[cls];
     if (off != 0) {
-        a->class_free[cls] =
-            (uint32_t)atomic_load_explicit(&t->arena[(uint64_t)off * 2], memory_order_relaxed);
+        a->class_free[cls] = (uint32_t)atomic_load_explicit(&t->arena[(uint64_t)off * 2], memory_order_relaxed);
         return off;
     }
     if (a->arena_bump + cls <= t->hdr->arena_units) {
@@ -650,11 +647,9 @@ static uint32_t arena_alloc(shm_table *t, unsigned cls)
         off = a->class_free[c];
         if (off == 0)
             continue;
-        a->class_free[c] =
-            (uint32_t)atomic_load_explicit(&t->arena[(uint64_t)off * 2], memory_order_relaxed);
+        a->class_free[c] = (uint32_t)atomic_load_explicit(&t->arena[(uint64_t)off * 2], memory_order_relaxed);
         uint32_t rest = off + cls;
-        atomic_store_explicit(&t->arena[(uint64_t)rest * 2], a->class_free[c - cls],
-                              memory_order_relaxed);
+        atomic_store_explicit(&t->arena[(uint64_t)rest * 2], a->class_free[c - cls], memory_order_relaxed);
         a->class_free[c - cls] = rest;
         return off;
     }
@@ -713,8 +708,7 @@ static bool rec_has_name(const shm_table *t, uint32_t id, const char *name, size
 
 /* Writer-side probe: true and *pos, *id if name is present, else false and
  * *pos = the empty bucket that ends its run (where an insert goes). */
-static bool index_find(const shm_table *t, const char *name, size_t len, uint32_t tag,
-                       uint64_t *pos, uint32_t *id)
+static bool index_find(const shm_table *t, const char *name, size_t len, uint32_t tag, uint64_t *pos, uint32_t *id)
 {
     uint64_t i = tag & t->mask;
     for (;;) {
@@ -766,18 +760,16 @@ static void rec_store(shm_table *t, struct shm_rec *r, const shm_lock *src, uint
     uint64_t ttl = src->ttl_ms;
     atomic_store_explicit(&r->off, off, memory_order_relaxed);
     atomic_store_explicit(&r->token, src->token, memory_order_relaxed);
-    atomic_store_explicit(&r->rev, src->revision | (uint64_t)nl << 48 | (uint64_t)ol << 56,
-                          memory_order_relaxed);
-    atomic_store_explicit(&r->acq, src->acquired_at_ms | (ttl & 0xffff) << 48,
-                          memory_order_relaxed);
+    atomic_store_explicit(&r->rev, src->revision | (uint64_t)nl << 48 | (uint64_t)ol << 56, memory_order_relaxed);
+    atomic_store_explicit(&r->acq, src->acquired_at_ms | (ttl & 0xffff) << 48, memory_order_relaxed);
     atomic_store_explicit(&r->ren, src->renewed_at_ms | (ttl >> 16) << 48, memory_order_relaxed);
 }
 
 int shm_table_put(shm_table *t, const shm_lock *rec)
 {
-    if (rec == NULL || rec->name_len == 0 || rec->name_len > LOCKD_NAME_MAX ||
-        rec->owner_len > LOCKD_OWNER_MAX || rec->ttl_ms > UINT32_MAX ||
-        rec->acquired_at_ms > BITS48 || rec->renewed_at_ms > BITS48 || rec->revision > BITS48)
+    if (rec == NULL || rec->name_len == 0 || rec->name_len > LOCKD_NAME_MAX || rec->owner_len > LOCKD_OWNER_MAX ||
+        rec->ttl_ms > UINT32_MAX || rec->acquired_at_ms > BITS48 || rec->renewed_at_ms > BITS48 ||
+        rec->revision > BITS48)
         return -LOCKD_EINVAL;
     unsigned cls = class_of(rec->name_len + rec->owner_len);
     uint32_t tag = hash_tag(name_hash(t, rec->name, rec->name_len));

@@ -49,13 +49,14 @@ enum shm_table_state {
 /* Raft status as last published by raftproc (read with shm_table_status). */
 typedef struct shm_node_status {
     uint64_t node_id;
-    uint64_t leader_id;      /* 0: unknown */
+    uint64_t leader_id; /* 0: unknown */
     uint64_t term;
     uint64_t commit_index;
     uint64_t applied_index;
-    uint64_t last_contact_ms;/* CLOCK_MONOTONIC ms of the last leader contact (or, on the leader, of the last quorum) */
-    uint32_t role;           /* 0 unavailable, 1 follower, 2 candidate, 3 leader (RAFT_* values) */
-    uint32_t state;          /* enum shm_table_state */
+    uint64_t
+        last_contact_ms; /* CLOCK_MONOTONIC ms of the last leader contact (or, on the leader, of the last quorum) */
+    uint32_t role;       /* 0 unavailable, 1 follower, 2 candidate, 3 leader (RAFT_* values) */
+    uint32_t state;      /* enum shm_table_state */
     uint64_t next_token;
     char leader_address[64]; /* leader's HTTP "host:port", "" if unknown */
 } shm_node_status;
@@ -106,13 +107,11 @@ void shm_table_status(const shm_table *t, shm_node_status *out);
  * (O(capacity in use)), whatever fn keeps. Each record is copied under its
  * own seqlock and retried (bounded) while the writer changes it, so a copy
  * is never torn; a record the writer was preempted in the middle of is
- * retried at the end of the walk, yielding the CPU, for up to 50 ms. Guarantees, with the writer running concurrently: a lock
- * held for the whole scan is passed exactly once; a lock added or removed
- * meanwhile may or may not be, and a name released and acquired again
- * meanwhile may be passed twice (once per record it lived in).
- * Returns -LOCKD_EAGAIN if the table is LOADING, was cleared during the
- * scan, or a record stayed mid-update through every retry: the caller must
- * then discard what fn received. Never blocks, never writes shared memory. */
+ * retried at the end of the walk, yielding the CPU, for up to 50 ms. Guarantees, with the writer running concurrently:
+ * a lock held for the whole scan is passed exactly once; a lock added or removed meanwhile may or may not be, and a
+ * name released and acquired again meanwhile may be passed twice (once per record it lived in). Returns -LOCKD_EAGAIN
+ * if the table is LOADING, was cleared during the scan, or a record stayed mid-update through every retry: the caller
+ * must then discard what fn received. Never blocks, never writes shared memory. */
 int shm_table_scan(const shm_table *t, int (*fn)(const shm_lock *rec, void *arg), void *arg);
 
 /* ---- writer (raftproc only) ------------------------------------------ */

@@ -36,10 +36,10 @@ struct http_pending {
     size_t name_len;
     unsigned metric_method; /* ctx->cur_* of the request, restored for the answer */
     uint64_t start_ns;
-    uint64_t call_id;        /* raft_client call, for abandoning it */
+    uint64_t call_id;          /* raft_client call, for abandoning it */
     h2o_timeout_entry_t watch; /* HTTP/1 waits: is the client still there? */
     int answered;
-    int waits;               /* an acquire with wait > 0 */
+    int waits; /* an acquire with wait > 0 */
 };
 
 /* h2o's HTTP/1 side does not read the socket while a request is being
@@ -300,8 +300,7 @@ static void http_header_u64(h2o_req_t *req, const char *name_lc, const char *ori
 
 static void http_header_retry_after(h2o_req_t *req)
 {
-    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, "Retry-After",
-                   H2O_STRLIT("1"));
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, "Retry-After", H2O_STRLIT("1"));
 }
 
 static uint64_t http_now_ns(void)
@@ -323,9 +322,8 @@ static void http_count(struct http_ctx *ctx, h2o_req_t *req, int status)
     ctx->cur_req = NULL;
     uint64_t now = http_now_ns();
     uint64_t ns = now > ctx->cur_start_ns ? now - ctx->cur_start_ns : 0;
-    shm_stats_http_record(shm_table_stats(ctx->table), ctx->worker_index, ctx->cur_route,
-                          ctx->cur_method, metrics_code_index(status), metrics_bucket_index(ns),
-                          ns);
+    shm_stats_http_record(shm_table_stats(ctx->table), ctx->worker_index, ctx->cur_route, ctx->cur_method,
+                          metrics_code_index(status), metrics_bucket_index(ns), ns);
     if (ctx->cfg->access_log) {
         /* One line per answer (--access-log): peer, method, path, status,
          * duration. The path is the client's bytes: %.*s with its length. */
@@ -341,8 +339,8 @@ static void http_count(struct http_ctx *ctx, h2o_req_t *req, int status)
 
 /* Sends body[0..len) as the whole response. leader_id 0: take it from shm.
  * HEAD gets the same headers (Content-Length included) and no body. */
-static void http_send_body(struct http_ctx *ctx, h2o_req_t *req, int status, const char *ctype,
-                           size_t ctype_len, char *body, size_t len, uint64_t leader_id)
+static void http_send_body(struct http_ctx *ctx, h2o_req_t *req, int status, const char *ctype, size_t ctype_len,
+                           char *body, size_t len, uint64_t leader_id)
 {
     static h2o_generator_t generator = {NULL, NULL};
 
@@ -354,8 +352,7 @@ static void http_send_body(struct http_ctx *ctx, h2o_req_t *req, int status, con
     }
     if (leader_id != 0)
         http_header_u64(req, "x-lockd-leader", "X-Lockd-Leader", leader_id);
-    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, "Content-Type", ctype,
-                   ctype_len);
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, "Content-Type", ctype, ctype_len);
     /* h2o decides keep-alive when the request is parsed; a request that was
      * already waiting when the drain began must not keep its connection. */
     if (ctx->draining)
@@ -373,8 +370,7 @@ static void http_send_body(struct http_ctx *ctx, h2o_req_t *req, int status, con
 }
 
 /* Sends j (pool memory) as a JSON response. */
-static void http_send(struct http_ctx *ctx, h2o_req_t *req, int status, struct http_json *j,
-                      uint64_t leader_id)
+static void http_send(struct http_ctx *ctx, h2o_req_t *req, int status, struct http_json *j, uint64_t leader_id)
 {
     http_send_body(ctx, req, status, H2O_STRLIT("application/json"), j->buf, j->len, leader_id);
 }
@@ -382,8 +378,7 @@ static void http_send(struct http_ctx *ctx, h2o_req_t *req, int status, struct h
 enum { HTTP_RETRY = 1 };
 
 /* {"error":"<msg>"} */
-static void http_error(struct http_ctx *ctx, h2o_req_t *req, int status, const char *msg,
-                       unsigned flags)
+static void http_error(struct http_ctx *ctx, h2o_req_t *req, int status, const char *msg, unsigned flags)
 {
     struct http_json j;
     http_json_init(&j, &req->pool, 128);
@@ -396,8 +391,7 @@ static void http_error(struct http_ctx *ctx, h2o_req_t *req, int status, const c
 }
 
 /* {"error":"<msg>","name":"<name>","locked":false}: 404 of a lock. */
-static void http_not_locked(struct http_ctx *ctx, h2o_req_t *req, const char *name, size_t len,
-                            uint64_t leader_id)
+static void http_not_locked(struct http_ctx *ctx, h2o_req_t *req, const char *name, size_t len, uint64_t leader_id)
 {
     struct http_json j;
     http_json_init(&j, &req->pool, 256);
@@ -407,8 +401,7 @@ static void http_not_locked(struct http_ctx *ctx, h2o_req_t *req, const char *na
     http_send(ctx, req, 404, &j, leader_id);
 }
 
-static void http_method_not_allowed(struct http_ctx *ctx, h2o_req_t *req, const char *allow,
-                                    size_t allow_len)
+static void http_method_not_allowed(struct http_ctx *ctx, h2o_req_t *req, const char *allow, size_t allow_len)
 {
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ALLOW, "Allow", allow, allow_len);
     http_error(ctx, req, 405, "Method Not Allowed", 0);
@@ -417,10 +410,9 @@ static void http_method_not_allowed(struct http_ctx *ctx, h2o_req_t *req, const 
 /* The lock object of GET: expires_in_ms counts down on this node's wall
  * clock from renewed_at_ms (the leader's clock in the log entry); 0 once
  * due, until the leader's expiry removes it. */
-static void http_json_lock_at(struct http_json *j, const char *name, size_t name_len,
-                              const char *owner, size_t owner_len, uint64_t token,
-                              uint64_t acquired_at_ms, uint64_t renewed_at_ms, uint64_t ttl_ms,
-                              uint64_t now)
+static void http_json_lock_at(struct http_json *j, const char *name, size_t name_len, const char *owner,
+                              size_t owner_len, uint64_t token, uint64_t acquired_at_ms, uint64_t renewed_at_ms,
+                              uint64_t ttl_ms, uint64_t now)
 {
     http_json_lit(j, "{\"name\":");
     http_json_str(j, name, name_len);
@@ -442,12 +434,11 @@ static void http_json_lock_at(struct http_json *j, const char *name, size_t name
     http_json_lit(j, "}");
 }
 
-static void http_json_lock(struct http_json *j, const char *name, size_t name_len,
-                           const char *owner, size_t owner_len, uint64_t token,
-                           uint64_t acquired_at_ms, uint64_t renewed_at_ms, uint64_t ttl_ms)
+static void http_json_lock(struct http_json *j, const char *name, size_t name_len, const char *owner, size_t owner_len,
+                           uint64_t token, uint64_t acquired_at_ms, uint64_t renewed_at_ms, uint64_t ttl_ms)
 {
-    http_json_lock_at(j, name, name_len, owner, owner_len, token, acquired_at_ms, renewed_at_ms,
-                      ttl_ms, clock_wall_ms());
+    http_json_lock_at(j, name, name_len, owner, owner_len, token, acquired_at_ms, renewed_at_ms, ttl_ms,
+                      clock_wall_ms());
 }
 
 /* ---- raftproc answers ----------------------------------------------------- */
@@ -480,8 +471,7 @@ static void http_reply_lost(struct http_pending *p, enum raft_client_outcome out
     http_send(p->ctx, req, 503, &j, 0);
 }
 
-static void http_answer_raft(struct http_pending *p, const Lockd__Response *resp,
-                             enum raft_client_outcome outcome)
+static void http_answer_raft(struct http_pending *p, const Lockd__Response *resp, enum raft_client_outcome outcome)
 {
     struct http_ctx *ctx = p->ctx;
     h2o_req_t *req = p->req;
@@ -507,8 +497,8 @@ static void http_answer_raft(struct http_pending *p, const Lockd__Response *resp
                 http_not_locked(ctx, req, p->name, p->name_len, leader);
                 return;
             }
-            http_json_lock(&j, p->name, p->name_len, lk->owner, strlen(lk->owner), lk->token,
-                           lk->acquired_at_ms, lk->renewed_at_ms, lk->ttl_ms);
+            http_json_lock(&j, p->name, p->name_len, lk->owner, strlen(lk->owner), lk->token, lk->acquired_at_ms,
+                           lk->renewed_at_ms, lk->ttl_ms);
             http_send(ctx, req, 200, &j, leader);
         } else if (p->method == PARAMS_POST) {
             if (!lk) {
@@ -561,8 +551,7 @@ static void http_answer_raft(struct http_pending *p, const Lockd__Response *resp
         return;
     case LOCKD__STATUS__ST_FULL: {
         char msg[64];
-        snprintf(msg, sizeof msg, "Lock table is full (capacity %" PRIu32 ")",
-                 shm_table_capacity(ctx->table));
+        snprintf(msg, sizeof msg, "Lock table is full (capacity %" PRIu32 ")", shm_table_capacity(ctx->table));
         http_json_lit(&j, "{\"error\":");
         http_json_cstr(&j, msg);
         http_json_lit(&j, "}");
@@ -603,8 +592,7 @@ static void http_answer_raft(struct http_pending *p, const Lockd__Response *resp
     }
 }
 
-static void http_on_raft_answer(void *arg, const Lockd__Response *resp,
-                                enum raft_client_outcome outcome)
+static void http_on_raft_answer(void *arg, const Lockd__Response *resp, enum raft_client_outcome outcome)
 {
     struct http_pending *p = arg;
     struct http_ctx *ctx = p->ctx;
@@ -673,13 +661,12 @@ static void http_lock_read_shm(struct http_ctx *ctx, h2o_req_t *req, const char 
     }
     struct http_json j;
     http_json_init(&j, &req->pool, 384);
-    http_json_lock(&j, name, len, lk.owner, lk.owner_len, lk.token, lk.acquired_at_ms,
-                   lk.renewed_at_ms, lk.ttl_ms);
+    http_json_lock(&j, name, len, lk.owner, lk.owner_len, lk.token, lk.acquired_at_ms, lk.renewed_at_ms, lk.ttl_ms);
     http_send(ctx, req, 200, &j, st.leader_id);
 }
 
-static void http_lock_via_raft(struct http_ctx *ctx, h2o_req_t *req, enum params_method method,
-                               char *name, size_t len, const struct params *prm)
+static void http_lock_via_raft(struct http_ctx *ctx, h2o_req_t *req, enum params_method method, char *name, size_t len,
+                               const struct params *prm)
 {
     /* Draining (SIGTERM or a reload): still served; raftproc is there, and
      * the connection closes after this answer (http_send). */
@@ -739,12 +726,11 @@ static int http_body_may_be_form(const h2o_req_t *req)
     if (i == -1)
         return 0;
     const h2o_iovec_t *v = &req->headers.entries[i].value;
-    return v->len >= sizeof form - 1 &&
-           h2o_lcstris(v->base, sizeof form - 1, form, sizeof form - 1);
+    return v->len >= sizeof form - 1 && h2o_lcstris(v->base, sizeof form - 1, form, sizeof form - 1);
 }
 
-static void http_lock(struct http_ctx *ctx, h2o_req_t *req, const char *raw, size_t raw_len,
-                      const char *query, size_t query_len)
+static void http_lock(struct http_ctx *ctx, h2o_req_t *req, const char *raw, size_t raw_len, const char *query,
+                      size_t query_len)
 {
     enum params_method method;
 
@@ -780,8 +766,8 @@ static void http_lock(struct http_ctx *ctx, h2o_req_t *req, const char *raw, siz
     }
 
     struct params prm;
-    int rc = params_parse(method, query, query_len, req->entity.base, req->entity.len,
-                          http_body_may_be_form(req), &ctx->limits, &prm, err, sizeof err);
+    int rc = params_parse(method, query, query_len, req->entity.base, req->entity.len, http_body_may_be_form(req),
+                          &ctx->limits, &prm, err, sizeof err);
     if (rc == -LOCKD_ETOOBIG) {
         http_error(ctx, req, 413, err, 0);
         return;
@@ -864,8 +850,7 @@ static void http_status(struct http_ctx *ctx, h2o_req_t *req)
                     node = &ctx->cfg->nodes[i];
             if (node) {
                 char addr[LOCKD_ADDR_MAX + 8];
-                snprintf(addr, sizeof addr, "%.*s:%u", LOCKD_ADDR_MAX, node->http_host,
-                         (unsigned)node->http_port);
+                snprintf(addr, sizeof addr, "%.*s:%u", LOCKD_ADDR_MAX, node->http_host, (unsigned)node->http_port);
                 http_json_cstr(&j, addr);
             } else {
                 http_json_lit(&j, "null");
@@ -970,8 +955,8 @@ static void http_locks(struct http_ctx *ctx, h2o_req_t *req, const char *query, 
         const shm_lock *lk = page[i];
         if (i > 0)
             http_json_lit(&j, ",");
-        http_json_lock_at(&j, lk->name, lk->name_len, lk->owner, lk->owner_len, lk->token,
-                          lk->acquired_at_ms, lk->renewed_at_ms, lk->ttl_ms, now);
+        http_json_lock_at(&j, lk->name, lk->name_len, lk->owner, lk->owner_len, lk->token, lk->acquired_at_ms,
+                          lk->renewed_at_ms, lk->ttl_ms, now);
     }
     http_json_lit(&j, "],\"next\":");
     if (more && n > 0)
@@ -1005,12 +990,10 @@ static void http_metrics(struct http_ctx *ctx, h2o_req_t *req)
     char *body = h2o_mem_alloc_pool(&req->pool, len);
     memcpy(body, text, len);
     free(text);
-    http_send_body(ctx, req, 200, H2O_STRLIT("text/plain; version=0.0.4"), body,
-                   len, 0);
+    http_send_body(ctx, req, 200, H2O_STRLIT("text/plain; version=0.0.4"), body, len, 0);
 }
 
-static void http_ops(struct http_ctx *ctx, h2o_req_t *req,
-                     void (*fn)(struct http_ctx *, h2o_req_t *))
+static void http_ops(struct http_ctx *ctx, h2o_req_t *req, void (*fn)(struct http_ctx *, h2o_req_t *))
 {
     if (HTTP_METHOD_IS(req, "GET") || HTTP_METHOD_IS(req, "HEAD"))
         fn(ctx, req);
@@ -1042,8 +1025,7 @@ static const char *http1_framing_problem(h2o_req_t *req)
     const char *p = sock->input->bytes, *end = p + sock->input->size;
     while (p < end && (*p == '\r' || *p == '\n'))
         p++; /* picohttpparser skips empty lines before a request */
-    if ((size_t)(end - p) < req->input.method.len ||
-        memcmp(p, req->input.method.base, req->input.method.len) != 0)
+    if ((size_t)(end - p) < req->input.method.len || memcmp(p, req->input.method.base, req->input.method.len) != 0)
         return NULL; /* not the layout we know: do not guess */
 
     const char *cl = NULL;

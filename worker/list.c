@@ -21,8 +21,7 @@
 #define LIST_KEY_MAX 16
 #define LIST_ECHO_MAX 64
 
-static int list_fail(char *err, size_t cap, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+static int list_fail(char *err, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 static int list_fail(char *err, size_t cap, const char *fmt, ...)
 {
@@ -61,8 +60,7 @@ static size_t list_decoded_len(const char *raw, size_t len)
 /* A name-like value: the lock-name rules (names_check_lock), reworded for
  * the field: "\"after\" is too long (129 bytes > max of 128)", "\"prefix\"
  * contains non-printable/non-ascii byte 32 at offset 0". */
-static int list_check_name(const char *field, const char *v, size_t len, bool empty_ok,
-                           char *err, size_t cap)
+static int list_check_name(const char *field, const char *v, size_t len, bool empty_ok, char *err, size_t cap)
 {
     char msg[LIST_ERR_MAX];
     if (len == 0) {
@@ -94,14 +92,12 @@ static int list_parse_limit(const char *v, size_t len, size_t *out, char *err, s
     *out = (size_t)n;
     return 0;
 bad:
-    return list_fail(err, cap, "Invalid value for \"limit\": expected an integer from 1 to %d",
-                     LIST_LIMIT_MAX);
+    return list_fail(err, cap, "Invalid value for \"limit\": expected an integer from 1 to %d", LIST_LIMIT_MAX);
 }
 
 enum { SEEN_PREFIX = 1, SEEN_LIMIT = 2, SEEN_AFTER = 4 };
 
-int list_parse_query(const char *query, size_t len, struct list_query *out, char *err,
-                     size_t err_cap)
+int list_parse_query(const char *query, size_t len, struct list_query *out, char *err, size_t err_cap)
 {
     memset(out, 0, sizeof *out);
     out->limit = LIST_LIMIT_DEFAULT;
@@ -149,8 +145,7 @@ int list_parse_query(const char *query, size_t len, struct list_query *out, char
             size_t n = list_decoded_len(raw, raw_len);
             if (bit == SEEN_LIMIT)
                 return list_parse_limit("x", 1, &out->limit, err, err_cap);
-            return list_fail(err, err_cap, "\"%s\" is too long (%zu bytes > max of %d)", field, n,
-                             LOCKD_NAME_MAX);
+            return list_fail(err, err_cap, "\"%s\" is too long (%zu bytes > max of %d)", field, n, LOCKD_NAME_MAX);
         }
         size_t n = (size_t)vn;
         int rc;

@@ -38,8 +38,7 @@ struct list_query {
  * field is an error. Returns 0, or -LOCKD_EINVAL with the client-facing
  * message in err (capacity err_cap; LIST_ERR_MAX is enough; it may echo
  * client bytes: escape it before sending). *out is always initialised. */
-int list_parse_query(const char *query, size_t len, struct list_query *out, char *err,
-                     size_t err_cap);
+int list_parse_query(const char *query, size_t len, struct list_query *out, char *err, size_t err_cap);
 
 /* One page being selected: a bounded max-heap of the smallest names seen. */
 struct list_sel {

@@ -153,8 +153,7 @@ static void worker_on_accept(h2o_socket_t *listener, const char *err)
         h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
         if (!sock) {
             if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-                log_warn("accept: %s; pausing accepts for %d ms", strerror(errno),
-                         WORKER_ACCEPT_PAUSE_MS);
+                log_warn("accept: %s; pausing accepts for %d ms", strerror(errno), WORKER_ACCEPT_PAUSE_MS);
                 h2o_socket_read_stop(listener);
                 if (!h2o_timeout_is_linked(&w->accept_resume))
                     h2o_timeout_link(w->ctx.loop, &w->accept_pause, &w->accept_resume);
@@ -204,8 +203,7 @@ static void worker_run_until(struct worker *w, uint64_t deadline_ms, int (*done)
  * drain began gets its answer, with Connection: close, instead of a reset). */
 static int worker_no_inflight(struct worker *w)
 {
-    return raft_client_inflight(w->http.raft) == 0 &&
-           clock_monotonic_ms() - w->http.last_request_ms >= WORKER_QUIET_MS;
+    return raft_client_inflight(w->http.raft) == 0 && clock_monotonic_ms() - w->http.last_request_ms >= WORKER_QUIET_MS;
 }
 
 static int worker_never(struct worker *w)
@@ -268,15 +266,13 @@ int worker_main(const struct lockd_config *cfg, shm_table *table, int listen_fd,
     h2o_config_init(&w->globalconf);
     w->globalconf.server_name = h2o_iovec_init(H2O_STRLIT("lockd/" LOCKD_VERSION));
     w->globalconf.max_request_entity_size = WORKER_ENTITY_MAX;
-    h2o_hostconf_t *host =
-        h2o_config_register_host(&w->globalconf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+    h2o_hostconf_t *host = h2o_config_register_host(&w->globalconf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
     http_register(h2o_config_register_path(host, "/", 0), &w->http);
 
     h2o_context_init(&w->ctx, h2o_evloop_create(), &w->globalconf);
     rc = raft_client_create(w->ctx.loop, cfg, &w->http.raft);
     if (rc != 0) {
-        log_error("cannot set up the raftproc connection to %s: %s", cfg->raft_socket,
-                  lockd_strerror(rc));
+        log_error("cannot set up the raftproc connection to %s: %s", cfg->raft_socket, lockd_strerror(rc));
         return 1;
     }
 

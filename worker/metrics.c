@@ -13,27 +13,25 @@
 #include "common/errors.h"
 #include "common/version.h"
 
-static const char *const metrics_route_names[METRICS_ROUTES] = {
-    "lock", "locks", "status", "metrics", "healthz", "readyz", "other"};
+static const char *const metrics_route_names[METRICS_ROUTES] = {"lock",    "locks",  "status", "metrics",
+                                                                "healthz", "readyz", "other"};
 
-static const char *const metrics_method_names[] = {"GET", "HEAD",    "POST",  "DELETE",
-                                                   "PUT", "OPTIONS", "PATCH", "other"};
+static const char *const metrics_method_names[] = {"GET", "HEAD", "POST", "DELETE", "PUT", "OPTIONS", "PATCH", "other"};
 #define METRICS_METHODS (sizeof metrics_method_names / sizeof metrics_method_names[0])
 
 /* Every code lockd's handler answers with, and a few a proxy might expect. */
-static const int metrics_codes[] = {200, 400, 404, 405, 408, 409, 413, 414,
-                                    429, 431, 500, 502, 503, 504, 507};
+static const int metrics_codes[] = {200, 400, 404, 405, 408, 409, 413, 414, 429, 431, 500, 502, 503, 504, 507};
 #define METRICS_CODES (sizeof metrics_codes / sizeof metrics_codes[0] + 1) /* + "other" */
 
 /* Upper bounds (le) in nanoseconds and as printed. From 100 us (a shm read
  * is ~10 us) to 60 s (a POST may wait up to 5 min: those land in +Inf). */
 static const uint64_t metrics_bucket_ns[] = {
-    100000ull,    250000ull,    500000ull,     1000000ull,    2500000ull,    5000000ull,
-    10000000ull,  25000000ull,  50000000ull,   100000000ull,  250000000ull,  500000000ull,
+    100000ull,     250000ull,     500000ull,     1000000ull,     2500000ull,     5000000ull,
+    10000000ull,   25000000ull,   50000000ull,   100000000ull,   250000000ull,   500000000ull,
     1000000000ull, 2500000000ull, 5000000000ull, 10000000000ull, 30000000000ull, 60000000000ull};
-static const char *const metrics_bucket_le[] = {
-    "0.0001", "0.00025", "0.0005", "0.001", "0.0025", "0.005", "0.01", "0.025", "0.05",
-    "0.1",    "0.25",    "0.5",    "1",     "2.5",    "5",     "10",   "30",    "60"};
+static const char *const metrics_bucket_le[] = {"0.0001", "0.00025", "0.0005", "0.001", "0.0025", "0.005",
+                                                "0.01",   "0.025",   "0.05",   "0.1",   "0.25",   "0.5",
+                                                "1",      "2.5",     "5",      "10",    "30",     "60"};
 #define METRICS_FINITE_BUCKETS (sizeof metrics_bucket_ns / sizeof metrics_bucket_ns[0])
 
 _Static_assert(METRICS_ROUTES <= SHM_STATS_ROUTES, "routes fit the stats slot");
@@ -108,8 +106,7 @@ struct metrics_out {
     bool oom;
 };
 
-static void metrics_printf(struct metrics_out *o, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+static void metrics_printf(struct metrics_out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static void metrics_printf(struct metrics_out *o, const char *fmt, ...)
 {
@@ -156,14 +153,12 @@ static void metrics_label_value(struct metrics_out *o, const char *v)
     }
 }
 
-static void metrics_family(struct metrics_out *o, const char *name, const char *type,
-                           const char *help)
+static void metrics_family(struct metrics_out *o, const char *name, const char *type, const char *help)
 {
     metrics_printf(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-static void metrics_single(struct metrics_out *o, const char *name, const char *type,
-                           const char *help, uint64_t v)
+static void metrics_single(struct metrics_out *o, const char *name, const char *type, const char *help, uint64_t v)
 {
     metrics_family(o, name, type, help);
     metrics_printf(o, "%s %llu\n", name, (unsigned long long)v);
@@ -199,8 +194,7 @@ static void metrics_requests(struct metrics_out *o, const struct shm_stats_http 
 static void metrics_durations(struct metrics_out *o, const struct shm_stats_http *h)
 {
     const char *name = "lockd_http_request_duration_seconds";
-    metrics_family(o, name, "histogram",
-                   "Time from routing a request to starting its response, by route.");
+    metrics_family(o, name, "histogram", "Time from routing a request to starting its response, by route.");
     for (unsigned r = 0; r < METRICS_ROUTES; r++) {
         uint64_t cum = 0;
         /* Everything comes from one read of the buckets, so the +Inf bucket
@@ -209,8 +203,7 @@ static void metrics_durations(struct metrics_out *o, const struct shm_stats_http
             cum += h->buckets[r][b];
             metrics_printf(o, "%s_bucket{route=\"", name);
             metrics_label_value(o, metrics_route_names[r]);
-            metrics_printf(o, "\",le=\"%s\"} %llu\n",
-                           b < METRICS_FINITE_BUCKETS ? metrics_bucket_le[b] : "+Inf",
+            metrics_printf(o, "\",le=\"%s\"} %llu\n", b < METRICS_FINITE_BUCKETS ? metrics_bucket_le[b] : "+Inf",
                            (unsigned long long)cum);
         }
         uint64_t ns = h->sum_ns[r];
@@ -239,52 +232,39 @@ int metrics_render(const struct metrics_snapshot *s, char **out, size_t *len)
     metrics_requests(&o, &s->http);
     metrics_durations(&o, &s->http);
 
-    metrics_single(&o, "lockd_locks_held", "gauge", "Locks held now (this node's applied state).",
-                   s->locks);
-    metrics_single(&o, "lockd_lock_capacity", "gauge", "Most locks the node can hold (--max-locks).",
-                   s->capacity);
-    metrics_single(&o, "lockd_waiters", "gauge", "Acquires waiting in per-lock FIFO queues.",
-                   s->raft.g_waiters);
-    metrics_single(&o, "lockd_table_ready", "gauge",
-                   "1 when the shared lock table is loaded and serving reads.",
+    metrics_single(&o, "lockd_locks_held", "gauge", "Locks held now (this node's applied state).", s->locks);
+    metrics_single(&o, "lockd_lock_capacity", "gauge", "Most locks the node can hold (--max-locks).", s->capacity);
+    metrics_single(&o, "lockd_waiters", "gauge", "Acquires waiting in per-lock FIFO queues.", s->raft.g_waiters);
+    metrics_single(&o, "lockd_table_ready", "gauge", "1 when the shared lock table is loaded and serving reads.",
                    s->status.state == SHM_STATE_READY);
 
     const shm_node_status *st = &s->status;
     metrics_single(&o, "lockd_raft_term", "gauge", "Current Raft term.", st->term);
-    metrics_single(&o, "lockd_raft_commit_index", "gauge", "Highest Raft index known committed.",
-                   st->commit_index);
-    metrics_single(&o, "lockd_raft_applied_index", "gauge",
-                   "Highest Raft index applied to the lock table.", st->applied_index);
-    metrics_single(&o, "lockd_raft_leader", "gauge", "1 if this node is the Raft leader, else 0.",
-                   st->role == 3);
-    metrics_single(&o, "lockd_raft_leader_id", "gauge", "Id of the leader this node knows, 0 if none.",
-                   st->leader_id);
+    metrics_single(&o, "lockd_raft_commit_index", "gauge", "Highest Raft index known committed.", st->commit_index);
+    metrics_single(&o, "lockd_raft_applied_index", "gauge", "Highest Raft index applied to the lock table.",
+                   st->applied_index);
+    metrics_single(&o, "lockd_raft_leader", "gauge", "1 if this node is the Raft leader, else 0.", st->role == 3);
+    metrics_single(&o, "lockd_raft_leader_id", "gauge", "Id of the leader this node knows, 0 if none.", st->leader_id);
     metrics_single(&o, "lockd_raft_entries_total", "counter",
-                   "Raft entries this node proposed (one per batch of commands).",
-                   s->raft.c_entries);
+                   "Raft entries this node proposed (one per batch of commands).", s->raft.c_entries);
     metrics_single(&o, "lockd_raft_commands_total", "counter",
                    "Commands in the entries this node proposed; divided by entries, the mean batch size.",
                    s->raft.c_commands);
     metrics_single(&o, "lockd_raft_max_batch_commands", "gauge",
-                   "Largest entry proposed by the current Raft process, in commands.",
-                   s->raft.g_max_batch);
+                   "Largest entry proposed by the current Raft process, in commands.", s->raft.g_max_batch);
     metrics_single(&o, "lockd_api_timeouts_total", "counter",
-                   "Requests answered 504 because consensus did not answer in time.",
-                   s->raft.c_timeouts);
-    metrics_single(&o, "lockd_waits_queued_total", "counter",
-                   "Acquires that joined a lock's wait queue.", s->raft.c_queued);
+                   "Requests answered 504 because consensus did not answer in time.", s->raft.c_timeouts);
+    metrics_single(&o, "lockd_waits_queued_total", "counter", "Acquires that joined a lock's wait queue.",
+                   s->raft.c_queued);
     metrics_single(&o, "lockd_waiter_handoffs_total", "counter",
-                   "Locks handed from a release or expiry straight to a waiting acquire.",
-                   s->raft.c_handoffs);
-    metrics_single(&o, "lockd_lease_expirations_total", "counter",
-                   "Lease expiry commands this node issued as leader.", s->raft.c_expirations);
+                   "Locks handed from a release or expiry straight to a waiting acquire.", s->raft.c_handoffs);
+    metrics_single(&o, "lockd_lease_expirations_total", "counter", "Lease expiry commands this node issued as leader.",
+                   s->raft.c_expirations);
 
     metrics_family(&o, "lockd_process_restarts_total", "counter",
                    "Child processes restarted by the master after they died (not reloads).");
-    metrics_printf(&o, "lockd_process_restarts_total{kind=\"worker\"} %llu\n",
-                   (unsigned long long)s->worker_restarts);
-    metrics_printf(&o, "lockd_process_restarts_total{kind=\"raft\"} %llu\n",
-                   (unsigned long long)s->raft_restarts);
+    metrics_printf(&o, "lockd_process_restarts_total{kind=\"worker\"} %llu\n", (unsigned long long)s->worker_restarts);
+    metrics_printf(&o, "lockd_process_restarts_total{kind=\"raft\"} %llu\n", (unsigned long long)s->raft_restarts);
 
     if (o.oom) {
         free(o.buf);

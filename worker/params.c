@@ -52,8 +52,7 @@ struct params_parser {
     size_t err_cap;
 };
 
-static int params_fail(struct params_parser *p, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+static int params_fail(struct params_parser *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static int params_fail(struct params_parser *p, const char *fmt, ...)
 {
@@ -80,8 +79,7 @@ static int params_fail_unknown(struct params_parser *p, const char *key, size_t 
     return params_fail(p, "Unknown field \"%s%s\"", shown, len > n ? "..." : "");
 }
 
-static const struct params_field_def *params_lookup(enum params_method method, const char *key,
-                                                    size_t len)
+static const struct params_field_def *params_lookup(enum params_method method, const char *key, size_t len)
 {
     for (size_t i = 0; i < sizeof params_fields / sizeof params_fields[0]; i++) {
         const struct params_field_def *d = &params_fields[i];
@@ -92,8 +90,7 @@ static const struct params_field_def *params_lookup(enum params_method method, c
 }
 
 /* One place per field, once: the contract's "given in both" rule. */
-static int params_mark_seen(struct params_parser *p, const struct params_field_def *d,
-                            enum params_source src)
+static int params_mark_seen(struct params_parser *p, const struct params_field_def *d, enum params_source src)
 {
     unsigned *mine = src == PARAMS_SRC_QUERY ? &p->seen_query : &p->seen_body;
     unsigned other = src == PARAMS_SRC_QUERY ? p->seen_body : p->seen_query;
@@ -122,8 +119,7 @@ static const char *params_expected(unsigned bit)
 
 static int params_fail_value(struct params_parser *p, const struct params_field_def *d)
 {
-    return params_fail(p, "Invalid value for \"%s\": expected %s", d->name,
-                       params_expected(d->bit));
+    return params_fail(p, "Invalid value for \"%s\": expected %s", d->name, params_expected(d->bit));
 }
 
 /* Decimal uint64 > 0: digits only, no sign, overflow refused. */
@@ -135,8 +131,7 @@ static int params_parse_token(const char *s, size_t len, uint64_t *out)
     for (size_t i = 0; i < len; i++) {
         if (s[i] < '0' || s[i] > '9')
             return -LOCKD_EINVAL;
-        if (__builtin_mul_overflow(v, 10, &v) ||
-            __builtin_add_overflow(v, (uint64_t)(s[i] - '0'), &v))
+        if (__builtin_mul_overflow(v, 10, &v) || __builtin_add_overflow(v, (uint64_t)(s[i] - '0'), &v))
             return -LOCKD_EINVAL;
     }
     if (v == 0)
@@ -155,8 +150,7 @@ static void params_set_bool(struct params_parser *p, const struct params_field_d
 }
 
 /* A value given as text (query, form body, or a JSON string/number). */
-static int params_apply_text(struct params_parser *p, const struct params_field_def *d,
-                             const char *v, size_t len)
+static int params_apply_text(struct params_parser *p, const struct params_field_def *d, const char *v, size_t len)
 {
     struct params *out = p->out;
     char a[32], b[32];
@@ -209,8 +203,7 @@ static int params_apply_text(struct params_parser *p, const struct params_field_
 
 /* key=value&key=value, percent-decoded with '+' as space. A bare key
  * ("?force") turns a boolean on; for other fields it is an empty value. */
-static int params_parse_urlencoded(struct params_parser *p, const char *s, size_t len,
-                                   enum params_source src)
+static int params_parse_urlencoded(struct params_parser *p, const char *s, size_t len, enum params_source src)
 {
     const char *where = src == PARAMS_SRC_QUERY ? "query string" : "body";
     char key[PARAMS_KEY_MAX];
@@ -268,8 +261,8 @@ static bool params_is_space(char c)
 
 /* A JSON number is accepted for ttl/wait (whole seconds) and token, and only
  * as plain digits: "-1", "1.5" and "1e3" are not durations or tokens. */
-static int params_apply_json_number(struct params_parser *p, const struct params_field_def *d,
-                                    const char *lit, size_t len)
+static int params_apply_json_number(struct params_parser *p, const struct params_field_def *d, const char *lit,
+                                    size_t len)
 {
     if (d->bit != PARAMS_TTL && d->bit != PARAMS_WAIT && d->bit != PARAMS_TOKEN)
         return params_fail_value(p, d);
@@ -348,12 +341,10 @@ static int params_parse_json(struct params_parser *p, const char *body, size_t l
     return 0;
 }
 
-int params_parse(enum params_method method, const char *query, size_t query_len, const char *body,
-                 size_t body_len, bool body_may_be_form, const struct params_limits *lim,
-                 struct params *out, char *err, size_t err_cap)
+int params_parse(enum params_method method, const char *query, size_t query_len, const char *body, size_t body_len,
+                 bool body_may_be_form, const struct params_limits *lim, struct params *out, char *err, size_t err_cap)
 {
-    struct params_parser p = {
-        .method = method, .lim = lim, .out = out, .err = err, .err_cap = err_cap};
+    struct params_parser p = {.method = method, .lim = lim, .out = out, .err = err, .err_cap = err_cap};
 
     memset(out, 0, sizeof *out);
     if (err && err_cap)

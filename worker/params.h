@@ -60,8 +60,7 @@ struct params {
  *   -LOCKD_ETOOBIG body_len > LOCKD_BODY_MAX; err holds the message (413).
  * err (capacity err_cap, PARAMS_ERR_MAX is enough) is NUL-terminated; it may
  * echo bytes of an unknown field's name, so escape it before sending. */
-int params_parse(enum params_method method, const char *query, size_t query_len, const char *body,
-                 size_t body_len, bool body_may_be_form, const struct params_limits *lim,
-                 struct params *out, char *err, size_t err_cap);
+int params_parse(enum params_method method, const char *query, size_t query_len, const char *body, size_t body_len,
+                 bool body_may_be_form, const struct params_limits *lim, struct params *out, char *err, size_t err_cap);
 
 #endif

@@ -19,8 +19,7 @@
 /* Reconnect delays: fast enough that a restarted raftproc is picked up
  * within ~1 s, slow enough not to spin while it is down. */
 static const uint64_t raft_client_backoff_ms[] = {20, 40, 80, 160, 320, 640, 1000};
-#define RAFT_CLIENT_BACKOFF_LEVELS                                                                 \
-    (sizeof raft_client_backoff_ms / sizeof raft_client_backoff_ms[0])
+#define RAFT_CLIENT_BACKOFF_LEVELS (sizeof raft_client_backoff_ms / sizeof raft_client_backoff_ms[0])
 
 /* Output bytes not yet accepted by raftproc. Past this it is not reading:
  * refuse new calls (503) rather than grow without bound. */
@@ -48,7 +47,7 @@ struct raft_client_call {
     h2o_timeout_entry_t backstop;
     raft_client_cb cb;
     void *arg;
-    int live; /* in the map; cb not called yet */
+    int live;  /* in the map; cb not called yet */
     int waits; /* an acquire with wait: raftproc queues it until answered */
 };
 
@@ -214,8 +213,7 @@ static void raft_client_call_dispose(void *p)
 
 static void raft_client_on_backstop(h2o_timeout_entry_t *entry)
 {
-    struct raft_client_call *call =
-        H2O_STRUCT_FROM_MEMBER(struct raft_client_call, backstop, entry);
+    struct raft_client_call *call = H2O_STRUCT_FROM_MEMBER(struct raft_client_call, backstop, entry);
     raft_client *c = call->client;
     /* A hung raftproc times out every call: one line per second, not one
      * per request. */
@@ -331,8 +329,7 @@ static void raft_client_on_read(h2o_socket_t *sock, const char *err)
     for (;;) {
         const uint8_t *payload;
         size_t plen;
-        int n = frame_peek((const uint8_t *)sock->input->bytes + off, sock->input->size - off,
-                           &payload, &plen);
+        int n = frame_peek((const uint8_t *)sock->input->bytes + off, sock->input->size - off, &payload, &plen);
         if (n == 0)
             break;
         if (n < 0) {
@@ -367,8 +364,7 @@ static void raft_client_on_connect(h2o_socket_t *sock, const char *err)
 static void raft_client_connect(raft_client *c)
 {
     c->state = RC_CONNECTING;
-    c->sock = h2o_socket_connect(c->loop, (struct sockaddr *)&c->addr, c->addr_len,
-                                 raft_client_on_connect);
+    c->sock = h2o_socket_connect(c->loop, (struct sockaddr *)&c->addr, c->addr_len, raft_client_on_connect);
     if (!c->sock) {
         /* AF_UNIX refuses synchronously (ENOENT, ECONNREFUSED, EAGAIN). */
         raft_client_lost(c, strerror(errno));
@@ -444,8 +440,8 @@ static int raft_client_reserve(struct raft_client_buf *b, size_t need)
     return 0;
 }
 
-int raft_client_send(raft_client *c, h2o_mem_pool_t *pool, Lockd__Request *msg, uint64_t extra_ms,
-                     raft_client_cb cb, void *arg)
+int raft_client_send(raft_client *c, h2o_mem_pool_t *pool, Lockd__Request *msg, uint64_t extra_ms, raft_client_cb cb,
+                     void *arg)
 {
     if (c->state == RC_DISCONNECTED)
         return -LOCKD_EAGAIN;
@@ -463,8 +459,7 @@ int raft_client_send(raft_client *c, h2o_mem_pool_t *pool, Lockd__Request *msg, 
         return n;
     c->pend.len += (size_t)n;
 
-    struct raft_client_call *call =
-        h2o_mem_alloc_shared(pool, sizeof *call, raft_client_call_dispose);
+    struct raft_client_call *call = h2o_mem_alloc_shared(pool, sizeof *call, raft_client_call_dispose);
     memset(call, 0, sizeof *call);
     call->client = c;
     call->id = msg->id;
@@ -480,8 +475,7 @@ int raft_client_send(raft_client *c, h2o_mem_pool_t *pool, Lockd__Request *msg, 
     if (k >= c->n_backstops)
         k = c->n_backstops - 1;
     if (!c->backstop_ready[k]) {
-        h2o_timeout_init(c->loop, &c->backstops[k],
-                         c->cfg->api_timeout_ms + 1000 + (uint64_t)k * 1000);
+        h2o_timeout_init(c->loop, &c->backstops[k], c->cfg->api_timeout_ms + 1000 + (uint64_t)k * 1000);
         c->backstop_ready[k] = 1;
     }
     h2o_timeout_link(c->loop, &c->backstops[k], &call->backstop);

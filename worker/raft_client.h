@@ -27,8 +27,7 @@ enum raft_client_outcome {
  * inside raft_client_send). resp is only valid during the call and is NULL
  * unless outcome == RAFT_CLIENT_ANSWERED. Not called at all if the pool the
  * call was allocated from is cleared first (the client went away). */
-typedef void (*raft_client_cb)(void *arg, const Lockd__Response *resp,
-                               enum raft_client_outcome outcome);
+typedef void (*raft_client_cb)(void *arg, const Lockd__Response *resp, enum raft_client_outcome outcome);
 
 /* Creates the client on loop and starts connecting to cfg->raft_socket.
  * cfg must outlive the client. Returns 0 and *out (owned by the caller), or
@@ -44,8 +43,8 @@ int raft_client_create(h2o_loop_t *loop, const struct lockd_config *cfg, raft_cl
  * Errors (cb is then never called): -LOCKD_EAGAIN not connected or the
  * output buffer is over its bound (raftproc is not reading),
  * -LOCKD_ETOOBIG msg over LOCKD_FRAME_MAX. */
-int raft_client_send(raft_client *c, h2o_mem_pool_t *pool, Lockd__Request *msg, uint64_t extra_ms,
-                     raft_client_cb cb, void *arg);
+int raft_client_send(raft_client *c, h2o_mem_pool_t *pool, Lockd__Request *msg, uint64_t extra_ms, raft_client_cb cb,
+                     void *arg);
 
 /* The caller of call `id` (msg->id after raft_client_send) is gone: its
  * callback will not be called, and a queued acquire leaves its queue. */

@@ -32,9 +32,9 @@
 struct conn {
     int fd;
     int id;
-    int next_name;   /* index into this connection's names */
-    int phase;       /* 0: SET sent, 1: DEL sent */
-    int name;        /* current name */
+    int next_name; /* index into this connection's names */
+    int phase;     /* 0: SET sent, 1: DEL sent */
+    int name;      /* current name */
     uint64_t sent_ns;
     char buf[256];
     size_t len;
@@ -47,7 +47,7 @@ static uint64_t now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static uint32_t *lat;        /* latencies in microseconds */
+static uint32_t *lat; /* latencies in microseconds */
 static size_t nlat, caplat;
 
 static void record(uint64_t ns)
@@ -55,7 +55,10 @@ static void record(uint64_t ns)
     if (nlat == caplat) {
         caplat = caplat ? caplat * 2 : 1 << 20;
         lat = realloc(lat, caplat * sizeof(*lat));
-        if (lat == NULL) { perror("realloc"); exit(2); }
+        if (lat == NULL) {
+            perror("realloc");
+            exit(2);
+        }
     }
     uint64_t us = ns / 1000;
     lat[nlat++] = us > UINT32_MAX ? UINT32_MAX : (uint32_t)us;
@@ -79,7 +82,10 @@ static void send_cmd(struct conn *c)
     else
         n = snprintf(out, sizeof(out), "*2\r\n$3\r\nDEL\r\n$%d\r\n%s\r\n", klen, key);
     c->sent_ns = now_ns();
-    if (write(c->fd, out, (size_t)n) != n) { perror("write"); exit(2); }
+    if (write(c->fd, out, (size_t)n) != n) {
+        perror("write");
+        exit(2);
+    }
 }
 
 int main(int argc, char **argv)
@@ -103,7 +109,10 @@ int main(int argc, char **argv)
     for (int i = 0; i < conns; i++) {
         struct conn *c = &cs[i];
         c->fd = socket(AF_INET, SOCK_STREAM, 0);
-        if (connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) { perror("connect"); return 2; }
+        if (connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+            perror("connect");
+            return 2;
+        }
         int one = 1;
         setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         c->id = i;
@@ -120,20 +129,30 @@ int main(int argc, char **argv)
     int active = conns;
     while (active > 0) {
         int n = epoll_wait(ep, evs, 256, 1000);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) { perror("epoll_wait"); return 2; }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            perror("epoll_wait");
+            return 2;
+        }
         for (int i = 0; i < n; i++) {
             struct conn *c = evs[i].data.ptr;
             ssize_t r = read(c->fd, c->buf + c->len, sizeof(c->buf) - 1 - c->len);
-            if (r <= 0) { fprintf(stderr, "redis_cycle: connection closed\n"); return 2; }
+            if (r <= 0) {
+                fprintf(stderr, "redis_cycle: connection closed\n");
+                return 2;
+            }
             c->len += (size_t)r;
             c->buf[c->len] = 0;
             char *eol = strstr(c->buf, "\r\n");
-            if (eol == NULL) continue;  /* one reply per request, always one line here */
+            if (eol == NULL)
+                continue; /* one reply per request, always one line here */
             uint64_t t = now_ns();
             record(t - c->sent_ns);
-            if (c->phase == 0 && strncmp(c->buf, "+OK", 3) != 0) errors++;
-            if (c->phase == 1 && strncmp(c->buf, ":1", 2) != 0) errors++;
+            if (c->phase == 0 && strncmp(c->buf, "+OK", 3) != 0)
+                errors++;
+            if (c->phase == 1 && strncmp(c->buf, ":1", 2) != 0)
+                errors++;
             c->len = 0;
             if (t >= end && c->phase == 1) { /* finish the cycle: leave nothing held */
                 epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
@@ -146,7 +165,10 @@ int main(int argc, char **argv)
                 c->phase = 0;
                 c->next_name++;
                 c->name = c->id + c->next_name * conns;
-                if (c->name >= names) { c->next_name = 0; c->name = c->id; }
+                if (c->name >= names) {
+                    c->next_name = 0;
+                    c->name = c->id;
+                }
             }
             send_cmd(c);
         }
