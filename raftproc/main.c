@@ -81,7 +81,11 @@ static void raftproc_publish_stats(uv_timer_t *t)
                                .c_handoffs = s.handoffs,
                                .c_expirations = rp->expirations,
                                .g_waiters = fsm_waiters(rp->f),
+                               .c_entry_bytes = s.entry_bytes,
+                               .c_commit_count = s.commit_count,
+                               .c_commit_sum_ns = s.commit_sum_ns,
                                .g_max_batch = s.max_batch};
+    memcpy(r.c_commit_buckets, s.commit_buckets, sizeof(r.c_commit_buckets));
     shm_stats_publish_raft(rp->stats, &r);
 }
 

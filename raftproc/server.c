@@ -8,6 +8,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/clock.h"
 #include "common/errors.h"
@@ -15,6 +16,7 @@
 #include "common/names.h"
 #include "proto/frame.h"
 #include "proto/lockd.pb-c.h"
+#include "worker/metrics.h" /* the shared histogram buckets */
 
 #define SERVER_MAX_CONNS 1024
 #define SERVER_MAX_BATCH 4096         /* commands per Raft entry */
@@ -83,7 +85,8 @@ struct inflight {
     uint64_t deadline_ms;
     struct inflight *prev, *next; /* FIFO by deadline */
     size_t n;
-    Lockd__Op *ops; /* points after to[] */
+    uint64_t proposed_ns; /* CLOCK_MONOTONIC: for the commit-latency histogram */
+    Lockd__Op *ops;       /* points after to[] */
     struct reply_to to[];
 };
 
@@ -122,6 +125,14 @@ struct rp_server {
     size_t n_waiting, cap_waiting;
     struct rp_server_stats stats;
 };
+
+/* Commit latency goes into the same buckets as the HTTP histograms. */
+static uint64_t server_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 
 /* ---- output ------------------------------------------------------------ */
 
@@ -385,6 +396,12 @@ static void server_applied(void *data, int status, const struct fsm_result *resu
 {
     struct inflight *f = data;
     rp_server *s = f->server;
+    if (status == 0) {
+        uint64_t ns = server_now_ns() - f->proposed_ns;
+        s->stats.commit_count++;
+        s->stats.commit_sum_ns += ns;
+        s->stats.commit_buckets[metrics_bucket_index(ns)]++;
+    }
     for (size_t i = 0; i < f->n; i++) {
         if (status == 0 && i < n)
             server_result(s, &f->to[i], &results[i], f->ops[i]);
@@ -479,6 +496,7 @@ static void server_propose(rp_server *s, size_t from, size_t to, uint64_t now_wa
     fsm_entry_encode(&e, buf, len);
     f->server = s;
     f->n = n;
+    f->proposed_ns = server_now_ns();
     f->deadline_ms = clock_monotonic_ms() + s->cfg->api_timeout_ms;
     int rc = consensus_propose(s->cons, buf, len, server_applied, f);
     if (rc != 0) {
@@ -499,6 +517,7 @@ static void server_propose(rp_server *s, size_t from, size_t to, uint64_t now_wa
     f = NULL;
     s->stats.entries++;
     s->stats.commands += n;
+    s->stats.entry_bytes += len;
     if (n > s->stats.max_batch)
         s->stats.max_batch = (unsigned)n;
 out:

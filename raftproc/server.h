@@ -10,6 +10,7 @@
 
 #include "common/config.h"
 #include "proto/lockd.pb-c.h"
+#include "shm/stats.h"
 #include "raftproc/consensus.h"
 #include "shm/table.h"
 
@@ -50,12 +51,16 @@ void rp_server_leadership_lost(rp_server *s);
 
 /* Counters for /metrics and the benchmark notes. */
 struct rp_server_stats {
-    uint64_t entries;   /* Raft entries proposed */
-    uint64_t commands;  /* commands in them */
-    uint64_t timeouts;  /* requests answered 504 */
-    unsigned max_batch; /* largest entry, in commands */
-    uint64_t queued;    /* acquires that waited in a queue */
-    uint64_t handoffs;  /* locks handed from a release to a waiter */
+    uint64_t entries;       /* Raft entries proposed */
+    uint64_t commands;      /* commands in them */
+    uint64_t timeouts;      /* requests answered 504 */
+    unsigned max_batch;     /* largest entry, in commands */
+    uint64_t queued;        /* acquires that waited in a queue */
+    uint64_t handoffs;      /* locks handed from a release to a waiter */
+    uint64_t entry_bytes;   /* payload bytes proposed */
+    uint64_t commit_count;  /* proposals applied */
+    uint64_t commit_sum_ns; /* propose-to-apply time, summed */
+    uint64_t commit_buckets[SHM_STATS_BUCKETS];
 };
 void rp_server_stats(const rp_server *s, struct rp_server_stats *out);
 size_t rp_server_waiting(const rp_server *s);

@@ -14,8 +14,10 @@
 #define STATS_MAGIC 0x5354415453444b4cull /* "LKDSTATS" */
 #define STATS_VERSION 1u
 
-#define RAFT_COUNTERS 6 /* the c_* fields of struct shm_stats_raft, in order */
-#define RAFT_GAUGES 2   /* the g_* fields */
+#include <stddef.h>
+/* the c_* fields of struct shm_stats_raft, in order, before the gauges */
+#define RAFT_COUNTERS (offsetof(struct shm_stats_raft, g_waiters) / sizeof(uint64_t))
+#define RAFT_GAUGES 2 /* the g_* fields */
 _Static_assert(sizeof(struct shm_stats_raft) == (RAFT_COUNTERS + RAFT_GAUGES) * 8,
                "shm_stats_raft is copied as 64-bit words");
 

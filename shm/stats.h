@@ -46,14 +46,18 @@ struct shm_stats_http {
 /* raftproc's figures. Counters (c_*) are made monotonic across raftproc
  * restarts by shm_stats_raft_started; gauges (g_*) are published as is. */
 struct shm_stats_raft {
-    uint64_t c_entries;     /* Raft entries proposed by this node */
-    uint64_t c_commands;    /* commands in those entries */
-    uint64_t c_timeouts;    /* requests answered 504 */
-    uint64_t c_queued;      /* acquires that waited in a queue */
-    uint64_t c_handoffs;    /* locks handed from a release to a waiter */
-    uint64_t c_expirations; /* lease expiry commands issued as leader */
-    uint64_t g_waiters;     /* acquires waiting in queues (replicated state) */
-    uint64_t g_max_batch;   /* largest entry so far, in commands */
+    uint64_t c_entries;                           /* Raft entries proposed by this node */
+    uint64_t c_commands;                          /* commands in those entries */
+    uint64_t c_timeouts;                          /* requests answered 504 */
+    uint64_t c_queued;                            /* acquires that waited in a queue */
+    uint64_t c_handoffs;                          /* locks handed from a release to a waiter */
+    uint64_t c_expirations;                       /* lease expiry commands issued as leader */
+    uint64_t c_entry_bytes;                       /* payload bytes of the entries proposed */
+    uint64_t c_commit_count;                      /* proposals that were committed and applied */
+    uint64_t c_commit_sum_ns;                     /* their propose-to-apply time (the log's fsync included) */
+    uint64_t c_commit_buckets[SHM_STATS_BUCKETS]; /* same bounds as the HTTP histograms */
+    uint64_t g_waiters;                           /* acquires waiting in queues (replicated state) */
+    uint64_t g_max_batch;                         /* largest entry so far, in commands */
 };
 
 enum shm_stats_kind { SHM_STATS_WORKER = 0, SHM_STATS_RAFT = 1 };

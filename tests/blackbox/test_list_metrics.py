@@ -708,3 +708,19 @@ def test_restarts_are_counted_and_counters_survive_them(node):
     assert value(after_raft, "lockd_process_restarts_total", kind="raft") == 1
     assert_monotonic(after_worker, after_raft)
     assert value(after_raft, "lockd_locks_held") == 4
+
+
+def test_commit_latency_histogram_and_entry_bytes_count_every_write(node):
+    before = scrape(node)
+    for i in range(20):
+        assert node.request("POST", "/lock/commit-%d" % i).status == 200
+    # raftproc publishes its figures every 100 ms
+    def grown():
+        f = scrape(node)
+        return (value(f, "lockd_raft_commit_seconds", "lockd_raft_commit_seconds_count")
+                >= value(before, "lockd_raft_commit_seconds", "lockd_raft_commit_seconds_count") + 1
+                and value(f, "lockd_raft_entry_bytes_total") > value(before, "lockd_raft_entry_bytes_total"))
+    assert wait_until(grown, 5), scrape(node).get("lockd_raft_commit_seconds")
+    f = scrape(node)
+    assert f["lockd_raft_commit_seconds"]["type"] == "histogram"
+    assert value(f, "lockd_raft_commit_seconds", "lockd_raft_commit_seconds_sum") > 0

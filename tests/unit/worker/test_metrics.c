@@ -233,7 +233,10 @@ static void test_render_is_well_formed_text_format(void **state)
                         strcmp(suffix, "_count") == 0);
             double v = strtod(strrchr(line, ' ') + 1, NULL);
             if (strcmp(suffix, "_bucket") == 0) {
+                /* le is the only label, or follows the others */
                 const char *le = strstr(line, ",le=\"");
+                if (le == NULL)
+                    le = strstr(line, "{le=\"");
                 assert_non_null(le);
                 char series[256];
                 snprintf(series, sizeof series, "%.*s", (int)(le - line), line);
