@@ -183,20 +183,6 @@ static void reply_error(struct reply *p, Lockd__AdminStatus status, const char *
     p->r.error = p->error;
 }
 
-static const char *role_name(uint32_t role)
-{
-    switch (role) {
-    case 1:
-        return "follower";
-    case 2:
-        return "candidate";
-    case 3:
-        return "leader";
-    default:
-        return "unavailable";
-    }
-}
-
 static const char *level_name(enum log_level l)
 {
     static const char *const names[] = {"debug", "info", "warn", "error"};
@@ -263,7 +249,7 @@ static void admin_status(admin_server *a, int fd)
 
     Lockd__AdminNodeStatus n = LOCKD__ADMIN_NODE_STATUS__INIT;
     n.node_id = cfg->node_id;
-    n.role = (char *)role_name(st.role);
+    n.role = (char *)shm_role_name(st.role);
     n.term = st.term;
     n.leader_id = st.leader_id;
     n.leader_address = p.leader_address;
