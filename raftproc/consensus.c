@@ -307,6 +307,13 @@ static void consensus_raft_closed(struct raft *r)
     c->done(c->done_arg, true);
 }
 
+/* A snapshot is being taken or written: with the LMDB store its encoding
+ * reads the store on libuv's thread pool, so the store must stay open. */
+bool consensus_snapshot_busy(const consensus *c)
+{
+    return c->raft.snapshot.pending.term != 0 || c->raft.snapshot.put.data != NULL;
+}
+
 uint64_t consensus_applied_index(const consensus *c)
 {
     return fsm_applied_index(c->f);
@@ -362,7 +369,7 @@ static void consensus_tick(uv_timer_t *t)
     consensus_publish(c);
     if (!c->closing)
         return;
-    if (c->inflight == 0) {
+    if (c->inflight == 0 && !consensus_snapshot_busy(c)) {
         c->close_started = true;
         uv_timer_stop(&c->tick);
         uv_close((uv_handle_t *)&c->tick, NULL);

@@ -56,6 +56,9 @@ struct consensus_events {
 /* The leader answered the catch-up probe with an entry at `index`: local
  * reads resume once this node has applied it. 0: the probe failed. */
 void consensus_caught_up_to(consensus *c, uint64_t index);
+/* True while a snapshot is being encoded or written (close waits for it). */
+bool consensus_snapshot_busy(const consensus *c);
+
 /* The index of the entry being (or last) applied. */
 uint64_t consensus_applied_index(const consensus *c);
 

@@ -241,7 +241,14 @@ int raftproc_main(const struct lockd_config *cfg, shm_table *table, int listen_f
     /* Stopped: make the store durable and leave. The loop still holds raft's
      * handles when the drain deadline passed, so we do not close it. */
     rp_server_close(rp.server);
-    store_close(rp.st);
+    if (consensus_snapshot_busy(rp.cons)) {
+        /* Drain deadline passed with a snapshot still encoding from the
+         * store on another thread: closing the store under it would be a
+         * use after free. Everything is in the page cache and the log. */
+        log_warn("exiting with a snapshot in progress: store left to the kernel");
+    } else {
+        store_close(rp.st);
+    }
     fsm_destroy(rp.f);
     leases_destroy(rp.leases);
     log_info("raft process exited");
