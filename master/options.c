@@ -29,7 +29,7 @@ static const struct opt OPTIONS[] = {
     {"id", OPT_UINT, "N", "this node's id in the cluster file"},
     {"join", OPT_FLAG, NULL, "join a running cluster: do not bootstrap, wait for `lockctl members add`"},
     {"listen", OPT_STR, "HOST:PORT", "HTTP bind address (default 127.0.0.1:2080, or this node's entry)"},
-    {"workers", OPT_UINT, "N", "HTTP worker processes (default: number of CPUs)"},
+    {"workers", OPT_UINT, "N", "HTTP worker processes (default: CPUs - 1, at least 1)"},
     {"store", OPT_STR, "lmdb|memory", "persistence mode (default lmdb)"},
     {"db", OPT_STR, "PATH", "LMDB file (default DATA-DIR/locks.mdb)"},
     {"data-dir", OPT_STR, "DIR", "data directory (default ./lockd-data, ./lockd-data/ID with -cluster)"},
@@ -235,8 +235,11 @@ int options_parse_cluster(const char *json, size_t len, struct lockd_config *cfg
 static void config_defaults(struct lockd_config *cfg)
 {
     memset(cfg, 0, sizeof(*cfg));
+    /* One CPU is left to the Raft process, which every write goes through:
+     * on 2 CPUs one worker beats two (docs/BENCHMARKS.md, "Workers"). */
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-    cfg->workers = ncpu > 0 ? (unsigned)(ncpu < LOCKD_MAX_WORKERS ? ncpu : LOCKD_MAX_WORKERS) : 1;
+    long workers = ncpu - 1;
+    cfg->workers = workers < 1 ? 1 : (unsigned)(workers < LOCKD_MAX_WORKERS ? workers : LOCKD_MAX_WORKERS);
     cfg->store = STORE_LMDB;
     cfg->max_locks = LOCKD_DEFAULT_MAX_LOCKS;
     cfg->api_timeout_ms = LOCKD_API_TIMEOUT_MS;
