@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <raft.h>
+#include <stdatomic.h>
 #include <raft/uv.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,13 @@
 #include "shm/stats.h"
 
 #define CONSENSUS_TICK_MS 20
+/* Snapshot pacing: a snapshot costs O(state), so with a large state the log
+ * may grow to the last snapshot's size before the next one (the cost per
+ * logged byte stays bounded), but never past LOG_CAP bytes, which libraft
+ * holds in memory. Below SNAPSHOT_ADAPT_MIN the configured entry count
+ * alone decides. */
+#define SNAPSHOT_ADAPT_MIN (1u << 20)
+#define SNAPSHOT_LOG_CAP (8u << 20)
 
 struct consensus_last {
     const struct fsm_result *results;
@@ -53,6 +61,9 @@ struct consensus {
      * an entry the leader committed after contact resumed. */
     bool stale;
     bool restore_threshold; /* an operator's snapshot was taken: back to normal */
+    unsigned threshold;     /* entries between snapshots now (consensus_pace_snapshots) */
+    uint64_t applied_bytes, applied_entries; /* for the mean entry size */
+    _Atomic size_t snapshot_bytes;           /* size of the last snapshot taken or installed */
     bool probe_pending;
     uint64_t probe_target;
     struct raft_barrier barrier;
@@ -79,6 +90,8 @@ static int consensus_fsm_apply(struct raft_fsm *rf, const struct raft_buffer *bu
     consensus *c = rf->data;
     /* 0.15 applies index last_applied + 1 and only then advances it. */
     uint64_t index = c->raft.last_applied + 1;
+    c->applied_bytes += buf->len;
+    c->applied_entries++;
     int rc = fsm_apply(c->f, index, buf->base, buf->len, &c->last.results, &c->last.n);
     if (rc != 0) {
         log_error("applying raft entry %llu failed (%s): exiting so the master restarts us from the log",
@@ -111,6 +124,7 @@ static int consensus_fsm_snapshot(struct raft_fsm *rf, struct raft_buffer *bufs[
     if (fsm_snapshot(c->f, &data, &len) != 0)
         return RAFT_NOMEM;
     log_info("snapshot taken: %zu bytes at applied index %llu", len, (unsigned long long)fsm_applied_index(c->f));
+    atomic_store(&c->snapshot_bytes, len);
     return consensus_snapshot_bufs(data, len, bufs, n_bufs);
 }
 
@@ -141,6 +155,7 @@ static int consensus_fsm_snapshot_async(struct raft_fsm *rf, struct raft_buffer 
     if (rc != 0)
         return RAFT_NOMEM;
     log_info("snapshot encoded off the loop: %zu bytes", len);
+    atomic_store(&c->snapshot_bytes, len); /* read by the loop's tick */
     return consensus_snapshot_bufs(data, len, bufs, n_bufs);
 }
 
@@ -152,6 +167,7 @@ static int consensus_fsm_restore(struct raft_fsm *rf, struct raft_buffer *buf)
         log_error("snapshot restore failed: %s", lockd_strerror(rc));
         return RAFT_CORRUPT;
     }
+    atomic_store(&c->snapshot_bytes, buf->len);
     raft_free(buf->base); /* ours on success (raft.h) */
     if (c->started) {
         if (c->ready || c->role == CONSENSUS_FOLLOWER)
@@ -352,6 +368,30 @@ static void consensus_check_freshness(consensus *c)
     }
 }
 
+/* Sets the snapshot threshold (in entries) from the last snapshot's size
+ * and the mean entry size; see SNAPSHOT_LOG_CAP. */
+static void consensus_pace_snapshots(consensus *c)
+{
+    if (c->restore_threshold || c->applied_entries == 0)
+        return; /* an operator's snapshot is pending: threshold 1 until it is taken */
+    size_t snap = atomic_load(&c->snapshot_bytes);
+    uint64_t want = c->cfg->snapshot_threshold;
+    if (snap >= SNAPSHOT_ADAPT_MIN) {
+        uint64_t mean = c->applied_bytes / c->applied_entries;
+        uint64_t log_bytes = snap < SNAPSHOT_LOG_CAP ? snap : SNAPSHOT_LOG_CAP;
+        uint64_t entries = log_bytes / (mean > 0 ? mean : 1);
+        if (entries > want)
+            want = entries;
+    }
+    if (want > UINT32_MAX)
+        want = UINT32_MAX;
+    if (want != c->threshold) {
+        log_debug("snapshot threshold now %llu entries (last snapshot %zu bytes)", (unsigned long long)want, snap);
+        c->threshold = (unsigned)want;
+        raft_set_snapshot_threshold(&c->raft, c->threshold);
+    }
+}
+
 static void consensus_tick(uv_timer_t *t)
 {
     consensus *c = t->data;
@@ -362,8 +402,9 @@ static void consensus_tick(uv_timer_t *t)
         return;
     if (c->restore_threshold) {
         c->restore_threshold = false;
-        raft_set_snapshot_threshold(&c->raft, c->cfg->snapshot_threshold);
+        raft_set_snapshot_threshold(&c->raft, c->threshold);
     }
+    consensus_pace_snapshots(c);
     consensus_observe(c);
     consensus_check_freshness(c);
     consensus_publish(c);
@@ -469,7 +510,8 @@ int consensus_start(uv_loop_t *loop, const struct lockd_config *cfg, fsm *f, sto
     }
     raft_set_election_timeout(&c->raft, cfg->election_timeout_ms);
     raft_set_heartbeat_timeout(&c->raft, cfg->heartbeat_timeout_ms);
-    raft_set_snapshot_threshold(&c->raft, cfg->snapshot_threshold);
+    c->threshold = cfg->snapshot_threshold;
+    raft_set_snapshot_threshold(&c->raft, c->threshold);
     raft_set_snapshot_trailing(&c->raft, cfg->snapshot_trailing);
     raft_set_pre_vote(&c->raft, true);
     rv = raft_start(&c->raft);
@@ -708,7 +750,7 @@ int consensus_snapshot_now(consensus *c, consensus_change_cb cb, void *data)
     raft_set_snapshot_threshold(&c->raft, 1);
     int rv = raft_barrier(&c->raft, b, consensus_snapshot_barrier);
     if (rv != 0) {
-        raft_set_snapshot_threshold(&c->raft, c->cfg->snapshot_threshold);
+        raft_set_snapshot_threshold(&c->raft, c->threshold);
         free(b);
         free(ch);
         return -LOCKD_EINVAL;
