@@ -4,15 +4,19 @@
 #include "raftproc/store.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <lmdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
 
 #include "common/errors.h"
 #include "common/log.h"
 
-#define STORE_VALUE_VERSION 1
 static const char META_KEY[] = "meta";
 
 struct store {
@@ -22,6 +26,9 @@ struct store {
     MDB_dbi waiters; /* name 0x00 id -> ttl_ms, owner_len, owner */
     MDB_txn *txn;    /* the open write transaction, or NULL */
     MDB_txn *snap;   /* the snapshot's read transaction, or NULL */
+    void *map_addr; /* LMDB's mapping of the file (store_find_map), NULL if not found */
+    size_t map_len;
+    bool touched; /* pages mapped since the last store_release_pages: a commit, load or snapshot */
     struct store_meta snap_meta;
     uint64_t snap_locks, snap_waiters;
     char path[256];
@@ -41,24 +48,62 @@ static uint64_t get_u64(const uint8_t *p)
     return v;
 }
 
-/* Value layout (little endian): version u8, token, acquired_at_ms,
- * renewed_at_ms, ttl_ms, revision (u64 each), owner_len u8, owner bytes. */
-size_t store_encode_value(const shm_lock *rec, uint8_t *dst)
+/* Value layouts. Version 2 (written): version u8, then unsigned LEB128
+ * varints token, acquired_at_ms, zigzag(renewed_at_ms - acquired_at_ms),
+ * ttl_ms, revision, then owner_len u8 and the owner bytes: 17 bytes + owner
+ * for a typical lock instead of 42. Version 1 (still read): version u8,
+ * token, acquired_at_ms, renewed_at_ms, ttl_ms, revision as u64 little
+ * endian, owner_len u8, owner bytes. */
+#define STORE_VALUE_V1 1
+#define STORE_VALUE_V2 2
+
+static size_t put_uvarint(uint8_t *p, uint64_t v)
 {
-    dst[0] = STORE_VALUE_VERSION;
-    put_u64(dst + 1, rec->token);
-    put_u64(dst + 9, rec->acquired_at_ms);
-    put_u64(dst + 17, rec->renewed_at_ms);
-    put_u64(dst + 25, rec->ttl_ms);
-    put_u64(dst + 33, rec->revision);
-    dst[41] = rec->owner_len;
-    memcpy(dst + 42, rec->owner, rec->owner_len);
-    return 42 + (size_t)rec->owner_len;
+    size_t n = 0;
+    while (v >= 0x80) {
+        p[n++] = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    p[n++] = (uint8_t)v;
+    return n;
 }
 
-int store_decode_value(const uint8_t *src, size_t len, shm_lock *rec)
+/* Reads one varint of at most 10 bytes from src[*pos..len); -1 if it is
+ * truncated or overflows 64 bits. */
+static int get_uvarint(const uint8_t *src, size_t len, size_t *pos, uint64_t *out)
 {
-    if (len < 42 || src[0] != STORE_VALUE_VERSION)
+    uint64_t v = 0;
+    for (unsigned shift = 0; shift < 64 && *pos < len; shift += 7) {
+        uint8_t b = src[(*pos)++];
+        if (shift == 63 && b > 1)
+            return -1;
+        v |= (uint64_t)(b & 0x7f) << shift;
+        if ((b & 0x80) == 0) {
+            *out = v;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+size_t store_encode_value(const shm_lock *rec, uint8_t *dst)
+{
+    size_t n = 0;
+    dst[n++] = STORE_VALUE_V2;
+    int64_t delta = (int64_t)(rec->renewed_at_ms - rec->acquired_at_ms);
+    n += put_uvarint(dst + n, rec->token);
+    n += put_uvarint(dst + n, rec->acquired_at_ms);
+    n += put_uvarint(dst + n, ((uint64_t)delta << 1) ^ (uint64_t)(delta >> 63));
+    n += put_uvarint(dst + n, rec->ttl_ms);
+    n += put_uvarint(dst + n, rec->revision);
+    dst[n++] = rec->owner_len;
+    memcpy(dst + n, rec->owner, rec->owner_len);
+    return n + rec->owner_len;
+}
+
+static int store_decode_value_v1(const uint8_t *src, size_t len, shm_lock *rec)
+{
+    if (len < 42)
         return -LOCKD_ECORRUPT;
     size_t owner_len = src[41];
     if (owner_len > LOCKD_OWNER_MAX || len != 42 + owner_len)
@@ -74,6 +119,35 @@ int store_decode_value(const uint8_t *src, size_t len, shm_lock *rec)
     return 0;
 }
 
+int store_decode_value(const uint8_t *src, size_t len, shm_lock *rec)
+{
+    if (len < 1)
+        return -LOCKD_ECORRUPT;
+    if (src[0] == STORE_VALUE_V1)
+        return store_decode_value_v1(src, len, rec);
+    if (src[0] != STORE_VALUE_V2)
+        return -LOCKD_ECORRUPT;
+    size_t pos = 1;
+    uint64_t token, acquired, zz, ttl, revision;
+    if (get_uvarint(src, len, &pos, &token) != 0 || get_uvarint(src, len, &pos, &acquired) != 0 ||
+        get_uvarint(src, len, &pos, &zz) != 0 || get_uvarint(src, len, &pos, &ttl) != 0 ||
+        get_uvarint(src, len, &pos, &revision) != 0 || pos >= len)
+        return -LOCKD_ECORRUPT;
+    size_t owner_len = src[pos++];
+    if (owner_len > LOCKD_OWNER_MAX || len != pos + owner_len)
+        return -LOCKD_ECORRUPT;
+    int64_t delta = (int64_t)(zz >> 1) ^ -(int64_t)(zz & 1);
+    rec->token = token;
+    rec->acquired_at_ms = acquired;
+    rec->renewed_at_ms = acquired + (uint64_t)delta;
+    rec->ttl_ms = ttl;
+    rec->revision = revision;
+    rec->owner_len = (uint8_t)owner_len;
+    memcpy(rec->owner, src + pos, owner_len);
+    rec->owner[owner_len] = '\0';
+    return 0;
+}
+
 static int store_scan_locks(store *s, MDB_txn *txn, int (*fn)(const shm_lock *rec, void *arg), void *arg);
 static int store_scan_waiters(store *s, MDB_txn *txn,
                               int (*fn)(const char *name, size_t len, const struct waiter *w, void *arg), void *arg);
@@ -82,6 +156,36 @@ static int store_fail(const char *what, int rc)
 {
     log_error("lmdb %s failed: %s", what, mdb_strerror(rc));
     return -LOCKD_EIO;
+}
+
+/* LMDB does not tell where it mapped the file (mdb_env_info's me_mapaddr is
+ * only the MDB_FIXEDMAP address): find the mapping of the data file's inode
+ * at offset 0 in /proc/self/maps. */
+static void store_find_map(store *s)
+{
+    int fd;
+    struct stat st;
+    if (mdb_env_get_fd(s->env, &fd) != 0 || fstat(fd, &st) != 0)
+        return;
+    FILE *f = fopen("/proc/self/maps", "r");
+    if (f == NULL)
+        return;
+    char line[512];
+    while (fgets(line, sizeof(line), f) != NULL) {
+        unsigned long lo, hi, off, ino;
+        unsigned maj, min;
+        char perms[8];
+        if (sscanf(line, "%lx-%lx %7s %lx %x:%x %lu", &lo, &hi, perms, &off, &maj, &min, &ino) != 7)
+            continue;
+        if (off == 0 && ino == (unsigned long)st.st_ino && maj == major(st.st_dev) && minor(st.st_dev) == min &&
+            hi - lo > s->map_len) {
+            s->map_addr = (void *)lo;
+            s->map_len = hi - lo;
+        }
+    }
+    fclose(f);
+    if (s->map_addr == NULL)
+        log_warn("LMDB map of %s not found in /proc/self/maps: its pages stay mapped", s->path);
 }
 
 int store_open(const char *path, uint32_t max_locks, store **out)
@@ -121,6 +225,7 @@ int store_open(const char *path, uint32_t max_locks, store **out)
     }
     if ((rc = mdb_txn_commit(txn)) != 0)
         goto fail_env;
+    store_find_map(s);
     *out = s;
     return 0;
 fail_env:
@@ -177,6 +282,7 @@ int store_load(store *s, struct store_meta *meta, int (*fn)(const shm_lock *rec,
     if (rc != 0)
         return store_fail("txn_begin(read)", rc);
     int ret = 0;
+    s->touched = true;
     MDB_val k = {sizeof(META_KEY) - 1, (void *)META_KEY}, v;
     memset(meta, 0, sizeof(*meta));
     rc = mdb_get(txn, s->meta, &k, &v);
@@ -324,7 +430,30 @@ int store_commit(store *s, const struct store_meta *meta)
     }
     rc = mdb_txn_commit(s->txn);
     s->txn = NULL;
+    s->touched = true;
     return rc == 0 ? 0 : store_fail("txn_commit", rc);
+}
+
+int store_release_pages(store *s)
+{
+    if (s->txn != NULL || !s->touched || s->map_addr == NULL)
+        return 0;
+    MDB_envinfo info;
+    MDB_stat st;
+    if (mdb_env_info(s->env, &info) != 0 || mdb_env_stat(s->env, &st) != 0)
+        return -LOCKD_EIO;
+    size_t used = ((size_t)info.me_last_pgno + 1) * st.ms_psize;
+    if (used > s->map_len)
+        used = s->map_len;
+    /* A shared file mapping: this only drops our page-table entries. Dirty
+     * pages stay dirty in the page cache, and a reader (the snapshot thread)
+     * faults the same pages back in. */
+    if (madvise(s->map_addr, used, MADV_DONTNEED) != 0) {
+        log_warn("madvise(LMDB map, %zu bytes): %s", used, strerror(errno));
+        return -LOCKD_EIO;
+    }
+    s->touched = false;
+    return 0;
 }
 void store_abort(store *s)
 {
@@ -400,4 +529,5 @@ void store_snapshot_end(store *s)
     if (s->snap != NULL)
         mdb_txn_abort(s->snap);
     s->snap = NULL;
+    s->touched = true;
 }

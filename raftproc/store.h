@@ -56,6 +56,15 @@ int store_clear(store *s);
 int store_commit(store *s, const struct store_meta *meta);
 void store_abort(store *s);
 
+/* Unmaps (MADV_DONTNEED) the file pages of the LMDB map this process has
+ * touched since the last call, if any transaction committed since. Nothing
+ * serves reads from LMDB (the shm table does), so the B-tree pages a commit
+ * walked are of no use in this process's resident set: they stay in the
+ * kernel's page cache, reclaimable, and fault back in when a later commit
+ * walks them again. Call between transactions (a no-op while one is open).
+ * Returns 0 or -LOCKD_EIO (logged). */
+int store_release_pages(store *s);
+
 /* Snapshot support: begin opens a read transaction (a consistent view of
  * the last committed entry) and reports the meta record and the number of
  * locks and waiters; scan walks both tables inside it (from any thread:
@@ -73,7 +82,7 @@ int store_sync(store *s);
 
 /* Encodes/decodes the stored value of a lock (everything but the name).
  * Exposed for the unit test. encode returns the length (<= STORE_VALUE_MAX). */
-#define STORE_VALUE_MAX (48 + 1 + LOCKD_OWNER_MAX)
+#define STORE_VALUE_MAX (1 + 5 * 10 + 1 + LOCKD_OWNER_MAX)
 size_t store_encode_value(const shm_lock *rec, uint8_t *dst);
 int store_decode_value(const uint8_t *src, size_t len, shm_lock *rec);
 

@@ -121,29 +121,70 @@ static store *open_store(const struct fx *x)
 
 /* ---- value encoding ------------------------------------------------------ */
 
+/* The version 1 layout (fixed 64-bit fields), which files written before
+ * version 2 hold: decode must keep reading it. */
+static size_t encode_value_v1(const shm_lock *rec, uint8_t *dst)
+{
+    uint64_t f[5] = {rec->token, rec->acquired_at_ms, rec->renewed_at_ms, rec->ttl_ms, rec->revision};
+    dst[0] = 1;
+    for (int i = 0; i < 5; i++)
+        for (int b = 0; b < 8; b++)
+            dst[1 + 8 * i + b] = (uint8_t)(f[i] >> (8 * b));
+    dst[41] = rec->owner_len;
+    memcpy(dst + 42, rec->owner, rec->owner_len);
+    return 42 + (size_t)rec->owner_len;
+}
+
 static void test_value_round_trips_anonymous_and_128_byte_owner(void **state)
 {
     char owner[LOCKD_OWNER_MAX + 1];
     memset(owner, 'q', LOCKD_OWNER_MAX);
     owner[LOCKD_OWNER_MAX] = '\0';
+    shm_lock renewed_earlier = make_lock("e", "bob", 4); /* a leader whose clock is behind */
+    renewed_earlier.renewed_at_ms = renewed_earlier.acquired_at_ms - 12345;
+    shm_lock extremes = make_lock("f", "o", UINT64_MAX);
+    extremes.acquired_at_ms = UINT64_MAX;
+    extremes.renewed_at_ms = 0;
+    extremes.ttl_ms = UINT32_MAX;
+    extremes.revision = UINT64_MAX;
     const shm_lock cases[] = {
-        make_lock("a", "", 1),
-        make_lock("b", "alice", 2),
-        make_lock("c", "x:y@z", UINT64_MAX),
-        make_lock("d", owner, 7),
+        make_lock("a", "", 1), make_lock("b", "alice", 2), make_lock("c", "x:y@z", UINT64_MAX),
+        make_lock("d", owner, 7), renewed_earlier, extremes,
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        shm_lock in = cases[i];
-        in.ttl_ms = UINT32_MAX;
-        in.revision = (1ull << 48) - 1;
         uint8_t buf[STORE_VALUE_MAX];
-        size_t n = store_encode_value(&in, buf);
+        size_t n = store_encode_value(&cases[i], buf);
         assert_true(n <= STORE_VALUE_MAX);
-        assert_int_equal(n, 42 + in.owner_len);
         shm_lock out;
         memset(&out, 0xa5, sizeof(out));
         assert_int_equal(store_decode_value(buf, n, &out), 0);
-        assert_same_value(&out, &in);
+        assert_same_value(&out, &cases[i]);
+    }
+}
+
+static void test_typical_value_is_compact(void **state)
+{
+    /* Token and revision in the millions, a wall-clock timestamp, no TTL,
+     * anonymous: what a million try-locks store. */
+    shm_lock l = make_lock("n", "", 1);
+    l.token = 1000000;
+    l.revision = 2000000;
+    l.acquired_at_ms = l.renewed_at_ms = 1795000000000ull;
+    l.ttl_ms = 0;
+    uint8_t buf[STORE_VALUE_MAX];
+    assert_true(store_encode_value(&l, buf) <= 20);
+}
+
+static void test_version_1_values_still_decode(void **state)
+{
+    const shm_lock cases[] = {make_lock("a", "", 1), make_lock("b", "alice", UINT64_MAX)};
+    for (size_t i = 0; i < 2; i++) {
+        uint8_t buf[64];
+        size_t n = encode_value_v1(&cases[i], buf);
+        shm_lock out;
+        assert_int_equal(store_decode_value(buf, n, &out), 0);
+        assert_same_value(&out, &cases[i]);
+        assert_int_equal(store_decode_value(buf, n - 1, &out), -LOCKD_ECORRUPT);
     }
 }
 
@@ -152,12 +193,13 @@ static void test_value_with_longest_owner_fits_value_max(void **state)
     char owner[LOCKD_OWNER_MAX + 1];
     memset(owner, 'o', LOCKD_OWNER_MAX);
     owner[LOCKD_OWNER_MAX] = '\0';
-    shm_lock in = make_lock("n", owner, 3);
+    shm_lock in = make_lock("n", owner, UINT64_MAX);
+    in.acquired_at_ms = in.revision = UINT64_MAX;
+    in.renewed_at_ms = 0; /* largest zigzag delta */
     /* Guard bytes after the buffer must stay untouched. */
     uint8_t buf[STORE_VALUE_MAX + 16];
     memset(buf, 0xee, sizeof(buf));
     size_t n = store_encode_value(&in, buf);
-    assert_int_equal(n, 42 + LOCKD_OWNER_MAX);
     assert_true(n <= STORE_VALUE_MAX);
     for (size_t i = n; i < sizeof(buf); i++)
         assert_int_equal(buf[i], 0xee);
@@ -184,24 +226,33 @@ static void test_decode_rejects_garbage_values(void **state)
     shm_lock in = make_lock("n", "alice", 9);
     uint8_t buf[STORE_VALUE_MAX];
     size_t n = store_encode_value(&in, buf);
+    size_t owner_at = n - in.owner_len - 1; /* the owner length byte */
     shm_lock out;
-    /* Unknown version. */
+    /* Unknown versions. */
     uint8_t bad[STORE_VALUE_MAX];
     memcpy(bad, buf, n);
     bad[0] = 0;
     assert_int_equal(store_decode_value(bad, n, &out), -LOCKD_ECORRUPT);
-    bad[0] = 2;
+    bad[0] = 3;
     assert_int_equal(store_decode_value(bad, n, &out), -LOCKD_ECORRUPT);
     /* Owner length that disagrees with the value length. */
     memcpy(bad, buf, n);
-    bad[41] = 6;
+    bad[owner_at] = 6;
     assert_int_equal(store_decode_value(bad, n, &out), -LOCKD_ECORRUPT);
     /* Owner length over the limit, with the bytes to match. */
-    uint8_t big[42 + 200];
+    uint8_t big[STORE_VALUE_MAX + 200];
     memset(big, 'o', sizeof(big));
-    memcpy(big, buf, 42);
-    big[41] = 200;
-    assert_int_equal(store_decode_value(big, sizeof(big), &out), -LOCKD_ECORRUPT);
+    memcpy(big, buf, owner_at);
+    big[owner_at] = 200;
+    assert_int_equal(store_decode_value(big, owner_at + 1 + 200, &out), -LOCKD_ECORRUPT);
+    /* A varint longer than 10 bytes, and one that overflows 64 bits. */
+    uint8_t v[16] = {2};
+    memset(v + 1, 0xff, 11);
+    v[12] = 0x01;
+    assert_int_equal(store_decode_value(v, 13, &out), -LOCKD_ECORRUPT);
+    memset(v + 1, 0xff, 9);
+    v[10] = 0x02; /* the 10th byte may only carry bit 63 */
+    assert_int_equal(store_decode_value(v, 11, &out), -LOCKD_ECORRUPT);
     /* Random bytes never crash and rarely decode; when they decode, the
      * owner is NUL-terminated within bounds. */
     uint64_t s = 88172645463325252ull;
@@ -214,19 +265,90 @@ static void test_decode_rejects_garbage_values(void **state)
             s ^= s << 13, s ^= s >> 7, s ^= s << 17;
             r[j] = (uint8_t)s;
         }
-        if (i % 3 == 0 && len >= 42) { /* often a plausible header */
+        if (i % 3 == 0 && len >= 42) { /* often a plausible version 1 header */
             r[0] = 1;
             r[41] = (uint8_t)(len - 42);
+        } else if (i % 3 == 1 && len >= 8) { /* or a version 2 one: 5 one-byte varints */
+            r[0] = 2;
+            for (int k = 1; k <= 5; k++)
+                r[k] &= 0x7f;
+            r[6] = (uint8_t)(len - 7);
         }
         if (store_decode_value(r, len, &out) == 0) {
             assert_true(out.owner_len <= LOCKD_OWNER_MAX);
             assert_int_equal(out.owner[out.owner_len], '\0');
-            assert_int_equal(len, 42 + out.owner_len);
+            assert_true(len >= 1u + out.owner_len);
         }
     }
 }
 
 /* ---- transactions -------------------------------------------------------- */
+
+/* Resident kB of this process's mappings of path (from /proc/self/smaps:
+ * a mapping's header line is "start-end perms offset dev inode path"). */
+static long mapped_rss_kb(const char *path)
+{
+    FILE *f = fopen("/proc/self/smaps", "r");
+    assert_non_null(f);
+    char line[512];
+    bool in = false;
+    long kb, total = 0;
+    unsigned long lo, hi;
+    while (fgets(line, sizeof(line), f) != NULL) {
+        if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2) {
+            line[strcspn(line, "\n")] = '\0';
+            size_t n = strlen(line), p = strlen(path);
+            in = n >= p && strcmp(line + n - p, path) == 0;
+        } else if (in && sscanf(line, "Rss: %ld kB", &kb) == 1) {
+            total += kb;
+        }
+    }
+    fclose(f);
+    return total;
+}
+
+static int count_lock(const shm_lock *rec, void *arg)
+{
+    (*(unsigned *)arg)++;
+    return 0;
+}
+
+static void test_release_pages_unmaps_what_commits_touched_and_keeps_the_data(void **state)
+{
+    struct fx *x = *state;
+    store *s = open_store(x);
+    assert_int_equal(store_begin(s), 0);
+    for (unsigned i = 0; i < 1000; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "release-%06u", i);
+        shm_lock l = make_lock(name, "owner", i + 1);
+        assert_int_equal(store_put(s, &l), 0);
+    }
+    struct store_meta meta = {.applied_index = 5, .next_token = 1001};
+    assert_int_equal(store_commit(s, &meta), 0);
+    long before = mapped_rss_kb(x->db);
+    assert_true(before >= 40); /* 1000 values of ~40 bytes, mapped by the commit */
+    /* While a transaction is open it is a no-op. */
+    assert_int_equal(store_begin(s), 0);
+    assert_int_equal(store_release_pages(s), 0);
+    store_abort(s);
+    assert_int_equal(store_release_pages(s), 0);
+    long after = mapped_rss_kb(x->db);
+    assert_true(after < before / 4);
+    /* The data is all there (from the page cache), in this process and after reopening. */
+    struct store_meta got;
+    unsigned n = 0;
+    assert_int_equal(store_load(s, &got, count_lock, &n), 0);
+    assert_int_equal(n, 1000);
+    assert_int_equal(got.applied_index, 5);
+    store_close(s);
+    s = open_store(x);
+    n = 0;
+    assert_int_equal(store_load(s, &got, count_lock, &n), 0);
+    assert_int_equal(n, 1000);
+    assert_int_equal(got.next_token, 1001);
+    store_close(s);
+}
 
 static void test_put_commit_close_reopen_load_round_trips_locks_and_meta(void **state)
 {
@@ -561,6 +683,8 @@ int main(void)
 #define FX(t) cmocka_unit_test_setup_teardown(t, fx_setup, fx_teardown)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_value_round_trips_anonymous_and_128_byte_owner),
+        cmocka_unit_test(test_typical_value_is_compact),
+        cmocka_unit_test(test_version_1_values_still_decode),
         cmocka_unit_test(test_value_with_longest_owner_fits_value_max),
         cmocka_unit_test(test_decode_rejects_truncated_values),
         cmocka_unit_test(test_decode_rejects_garbage_values),
@@ -575,6 +699,7 @@ int main(void)
         FX(test_open_of_unopenable_path_is_eio),
         FX(test_waiters_load_per_name_in_id_order_with_owner_and_ttl),
         FX(test_waiter_del_clear_and_store_clear),
+        FX(test_release_pages_unmaps_what_commits_touched_and_keeps_the_data),
     };
 #undef FX
     return cmocka_run_group_tests(tests, NULL, NULL);
