@@ -18,12 +18,13 @@ PKGS    := libh2o-evloop lmdb libprotobuf-c raft libuv openssl
 
 CFLAGS  := -std=c11 -D_GNU_SOURCE -DH2O_USE_LIBUV=0 $(OPT) -g -fno-omit-frame-pointer \
            -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers \
-           -I. -I$(BUILD) $(SAN) $(EXTRA_CFLAGS)
+           -I. -I$(BUILD) $(SAN) $(MALLOC_DEFS) $(EXTRA_CFLAGS)
 LDFLAGS := $(SAN) -rdynamic
 # gcc here links with --as-needed and would drop jemalloc (nothing references
 # it by name), so force it in; ASan brings its own allocator instead.
 ifeq ($(SAN),)
 MALLOC_LIBS := -Wl,--no-as-needed -ljemalloc -Wl,--as-needed
+MALLOC_DEFS := -DLOCKD_WITH_JEMALLOC
 endif
 LIBS     = $(shell pkg-config --libs $(PKGS) 2>/dev/null) $(MALLOC_LIBS) -lpthread -lm
 

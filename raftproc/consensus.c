@@ -19,6 +19,7 @@
 #include "common/fs.h"
 #include "common/limits.h"
 #include "common/log.h"
+#include "common/memory.h"
 #include "shm/stats.h"
 
 #define CONSENSUS_TICK_MS 20
@@ -29,6 +30,8 @@
  * alone decides. */
 #define SNAPSHOT_ADAPT_MIN (1u << 20)
 #define SNAPSHOT_LOG_CAP (8u << 20)
+/* How often the LMDB pages touched by commits are let go (store_release_pages). */
+#define STORE_RELEASE_TICKS (1000 / CONSENSUS_TICK_MS)
 
 struct consensus_last {
     const struct fsm_result *results;
@@ -64,6 +67,7 @@ struct consensus {
     unsigned threshold;     /* entries between snapshots now (consensus_pace_snapshots) */
     uint64_t applied_bytes, applied_entries; /* for the mean entry size */
     _Atomic size_t snapshot_bytes;           /* size of the last snapshot taken or installed */
+    unsigned ticks;
     bool probe_pending;
     uint64_t probe_target;
     struct raft_barrier barrier;
@@ -405,6 +409,9 @@ static void consensus_tick(uv_timer_t *t)
         raft_set_snapshot_threshold(&c->raft, c->threshold);
     }
     consensus_pace_snapshots(c);
+    if (c->st != NULL && ++c->ticks % STORE_RELEASE_TICKS == 0)
+        store_release_pages(c->st);
+    memory_decay(clock_monotonic_ms());
     consensus_observe(c);
     consensus_check_freshness(c);
     consensus_publish(c);

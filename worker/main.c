@@ -17,6 +17,7 @@
 #include "common/clock.h"
 #include "common/errors.h"
 #include "common/log.h"
+#include "common/memory.h"
 #include "worker/http.h"
 #include "worker/raft_client.h"
 
@@ -295,6 +296,7 @@ int worker_main(const struct lockd_config *cfg, shm_table *table, int listen_fd,
             exit_code = 1;
             break;
         }
+        memory_decay(clock_monotonic_ms());
     }
 
     worker_drain(w);
