@@ -20,6 +20,7 @@
 #include "common/limits.h"
 #include "common/log.h"
 #include "common/memory.h"
+#include "raftproc/transport.h"
 #include "shm/stats.h"
 
 #define CONSENSUS_TICK_MS 20
@@ -467,6 +468,7 @@ int consensus_start(uv_loop_t *loop, const struct lockd_config *cfg, fsm *f, sto
         free(c);
         return -LOCKD_EIO;
     }
+    transport_nodelay_wrap(&c->transport);
     rv = raft_uv_init(&c->io, loop, cfg->raft_dir, &c->transport);
     if (rv != 0) {
         log_error("raft storage init in %s failed: %s", cfg->raft_dir, c->io.errmsg);
