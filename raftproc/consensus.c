@@ -64,8 +64,8 @@ struct consensus {
      * contact longer than an election timeout, until the node has applied
      * an entry the leader committed after contact resumed. */
     bool stale;
-    bool restore_threshold; /* an operator's snapshot was taken: back to normal */
-    unsigned threshold;     /* entries between snapshots now (consensus_pace_snapshots) */
+    bool restore_threshold;                  /* an operator's snapshot was taken: back to normal */
+    unsigned threshold;                      /* entries between snapshots now (consensus_pace_snapshots) */
     uint64_t applied_bytes, applied_entries; /* for the mean entry size */
     _Atomic size_t snapshot_bytes;           /* size of the last snapshot taken or installed */
     unsigned ticks;

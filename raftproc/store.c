@@ -26,7 +26,7 @@ struct store {
     MDB_dbi waiters; /* name 0x00 id -> ttl_ms, owner_len, owner */
     MDB_txn *txn;    /* the open write transaction, or NULL */
     MDB_txn *snap;   /* the snapshot's read transaction, or NULL */
-    void *map_addr; /* LMDB's mapping of the file (store_find_map), NULL if not found */
+    void *map_addr;  /* LMDB's mapping of the file (store_find_map), NULL if not found */
     size_t map_len;
     bool touched; /* pages mapped since the last store_release_pages: a commit, load or snapshot */
     struct store_meta snap_meta;

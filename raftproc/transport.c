@@ -23,7 +23,8 @@ static void transport_set_nodelay(struct uv_stream_s *stream)
         log_warn("TCP_NODELAY on a raft peer connection: %s", uv_strerror(rc));
 }
 
-static void transport_on_accept(struct raft_uv_transport *t, raft_id id, const char *address, struct uv_stream_s *stream)
+static void transport_on_accept(struct raft_uv_transport *t, raft_id id, const char *address,
+                                struct uv_stream_s *stream)
 {
     transport_set_nodelay(stream);
     orig.accept_cb(t, id, address, stream);
@@ -42,8 +43,8 @@ static void transport_on_connect(struct raft_uv_connect *req, struct uv_stream_s
     orig.connect_cb(req, stream, status);
 }
 
-static int transport_connect(struct raft_uv_transport *t, struct raft_uv_connect *req, raft_id id,
-                             const char *address, raft_uv_connect_cb cb)
+static int transport_connect(struct raft_uv_transport *t, struct raft_uv_connect *req, raft_id id, const char *address,
+                             raft_uv_connect_cb cb)
 {
     if (orig.connect_cb != NULL && orig.connect_cb != cb) {
         /* Not how 0.15 behaves; pass it through untouched rather than mix up callbacks. */

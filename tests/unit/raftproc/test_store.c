@@ -148,8 +148,12 @@ static void test_value_round_trips_anonymous_and_128_byte_owner(void **state)
     extremes.ttl_ms = UINT32_MAX;
     extremes.revision = UINT64_MAX;
     const shm_lock cases[] = {
-        make_lock("a", "", 1), make_lock("b", "alice", 2), make_lock("c", "x:y@z", UINT64_MAX),
-        make_lock("d", owner, 7), renewed_earlier, extremes,
+        make_lock("a", "", 1),
+        make_lock("b", "alice", 2),
+        make_lock("c", "x:y@z", UINT64_MAX),
+        make_lock("d", owner, 7),
+        renewed_earlier,
+        extremes,
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         uint8_t buf[STORE_VALUE_MAX];
