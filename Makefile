@@ -16,16 +16,17 @@ OPT     ?= -O2
 SAN     ?=
 PKGS    := libh2o-evloop lmdb libprotobuf-c raft libuv openssl
 
-CFLAGS  := -std=c11 -D_GNU_SOURCE -DH2O_USE_LIBUV=0 $(OPT) -g -fno-omit-frame-pointer \
-           -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers \
-           -I. -I$(BUILD) $(SAN) $(MALLOC_DEFS) $(EXTRA_CFLAGS)
-LDFLAGS := $(SAN) -rdynamic
 # gcc here links with --as-needed and would drop jemalloc (nothing references
 # it by name), so force it in; ASan brings its own allocator instead.
+# (Before CFLAGS: := expands MALLOC_DEFS where it stands.)
 ifeq ($(SAN),)
 MALLOC_LIBS := -Wl,--no-as-needed -ljemalloc -Wl,--as-needed
 MALLOC_DEFS := -DLOCKD_WITH_JEMALLOC
 endif
+CFLAGS  := -std=c11 -D_GNU_SOURCE -DH2O_USE_LIBUV=0 $(OPT) -g -fno-omit-frame-pointer \
+           -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers \
+           -I. -I$(BUILD) $(SAN) $(MALLOC_DEFS) $(EXTRA_CFLAGS)
+LDFLAGS := $(SAN) -rdynamic
 LIBS     = $(shell pkg-config --libs $(PKGS) 2>/dev/null) $(MALLOC_LIBS) -lpthread -lm
 
 PROTO_SRC := $(wildcard proto/*.proto)
@@ -57,7 +58,9 @@ $(BUILD)/%.pb-c.c $(BUILD)/%.pb-c.h: %.proto | $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	protoc-c --c_out=$(BUILD) $<
 
-$(BUILD)/obj/%.o: %.c $(PROTO_HDR) | $(DEPS_STAMP)
+# Objects depend on the Makefile too: a change of flags (say MALLOC_DEFS)
+# must rebuild them, not leave objects compiled without it.
+$(BUILD)/obj/%.o: %.c $(PROTO_HDR) Makefile | $(DEPS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
@@ -77,7 +80,7 @@ LOCKCTL_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(LOCKCTL_SRC))
 $(BUILD)/lockctl: $(LOCKCTL_OBJ) $(BUILD)/liblockd.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
-$(BUILD)/tests/unit/%: tests/unit/%.c $(BUILD)/liblockd.a $(PROTO_HDR)
+$(BUILD)/tests/unit/%: tests/unit/%.c $(BUILD)/liblockd.a $(PROTO_HDR) Makefile
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/liblockd.a $(LIBS) -lcmocka
 

@@ -2,6 +2,10 @@
  * at start-up) and the periodic decay of free pages. */
 #include "common/memory.h"
 
+#if !defined(LOCKD_WITH_JEMALLOC) && !defined(__SANITIZE_ADDRESS__)
+#error "build with -DLOCKD_WITH_JEMALLOC (the Makefile's MALLOC_DEFS) or with ASan"
+#endif
+
 #ifdef LOCKD_WITH_JEMALLOC
 #include <jemalloc/jemalloc.h>
 #include <stddef.h>
