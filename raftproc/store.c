@@ -4,14 +4,13 @@
 #include "raftproc/store.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <lmdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "common/errors.h"
@@ -28,7 +27,9 @@ struct store {
     MDB_txn *snap;   /* the snapshot's read transaction, or NULL */
     void *map_addr;  /* LMDB's mapping of the file (store_find_map), NULL if not found */
     size_t map_len;
-    bool touched; /* pages mapped since the last store_release_pages: a commit, load or snapshot */
+    /* Pages mapped since the last store_release_pages (a commit, load or
+     * snapshot); the snapshot thread sets it too. */
+    _Atomic bool touched;
     struct store_meta snap_meta;
     uint64_t snap_locks, snap_waiters;
     char path[256];
@@ -159,31 +160,38 @@ static int store_fail(const char *what, int rc)
 }
 
 /* LMDB does not tell where it mapped the file (mdb_env_info's me_mapaddr is
- * only the MDB_FIXEDMAP address): find the mapping of the data file's inode
- * at offset 0 in /proc/self/maps. */
+ * only the MDB_FIXEDMAP address), but every key it returns points into the
+ * map: take the first record of the main database (the names of our three
+ * databases, committed by store_open) and find the /proc/self/maps range
+ * that holds it. (Matching by device and inode instead fails on overlayfs
+ * and btrfs, where the two disagree.) */
 static void store_find_map(store *s)
 {
-    int fd;
-    struct stat st;
-    if (mdb_env_get_fd(s->env, &fd) != 0 || fstat(fd, &st) != 0)
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    MDB_val k, v;
+    unsigned long addr = 0;
+    if (mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn) != 0)
         return;
-    FILE *f = fopen("/proc/self/maps", "r");
-    if (f == NULL)
-        return;
-    char line[512];
-    while (fgets(line, sizeof(line), f) != NULL) {
-        unsigned long lo, hi, off, ino;
-        unsigned maj, min;
-        char perms[8];
-        if (sscanf(line, "%lx-%lx %7s %lx %x:%x %lu", &lo, &hi, perms, &off, &maj, &min, &ino) != 7)
-            continue;
-        if (off == 0 && ino == (unsigned long)st.st_ino && maj == major(st.st_dev) && minor(st.st_dev) == min &&
-            hi - lo > s->map_len) {
-            s->map_addr = (void *)lo;
-            s->map_len = hi - lo;
-        }
+    MDB_dbi main_db;
+    if (mdb_dbi_open(txn, NULL, 0, &main_db) == 0 && mdb_cursor_open(txn, main_db, &cur) == 0) {
+        if (mdb_cursor_get(cur, &k, &v, MDB_FIRST) == 0)
+            addr = (unsigned long)k.mv_data;
+        mdb_cursor_close(cur);
     }
-    fclose(f);
+    mdb_txn_abort(txn);
+    FILE *f = addr != 0 ? fopen("/proc/self/maps", "r") : NULL;
+    if (f != NULL) {
+        char line[512];
+        unsigned long lo, hi;
+        while (fgets(line, sizeof(line), f) != NULL)
+            if (sscanf(line, "%lx-%lx", &lo, &hi) == 2 && lo <= addr && addr < hi) {
+                s->map_addr = (void *)lo;
+                s->map_len = hi - lo;
+                break;
+            }
+        fclose(f);
+    }
     if (s->map_addr == NULL)
         log_warn("LMDB map of %s not found in /proc/self/maps: its pages stay mapped", s->path);
 }
@@ -408,6 +416,7 @@ static int store_scan_waiters(store *s, MDB_txn *txn,
 
 int store_load_waiters(store *s, int (*fn)(const char *name, size_t len, const struct waiter *w, void *arg), void *arg)
 {
+    s->touched = true;
     MDB_txn *txn;
     int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
     if (rc != 0)
@@ -436,23 +445,18 @@ int store_commit(store *s, const struct store_meta *meta)
 
 int store_release_pages(store *s)
 {
-    if (s->txn != NULL || !s->touched || s->map_addr == NULL)
+    if (s->txn != NULL || s->map_addr == NULL || !atomic_exchange(&s->touched, false))
         return 0;
-    MDB_envinfo info;
-    MDB_stat st;
-    if (mdb_env_info(s->env, &info) != 0 || mdb_env_stat(s->env, &st) != 0)
-        return -LOCKD_EIO;
-    size_t used = ((size_t)info.me_last_pgno + 1) * st.ms_psize;
-    if (used > s->map_len)
-        used = s->map_len;
     /* A shared file mapping: this only drops our page-table entries. Dirty
      * pages stay dirty in the page cache, and a reader (the snapshot thread)
-     * faults the same pages back in. */
-    if (madvise(s->map_addr, used, MADV_DONTNEED) != 0) {
-        log_warn("madvise(LMDB map, %zu bytes): %s", used, strerror(errno));
+     * faults the same pages back in. The whole map, not just up to the last
+     * page in use: an aborted transaction may have written beyond it, and
+     * the kernel skips unpopulated ranges cheaply. */
+    if (madvise(s->map_addr, s->map_len, MADV_DONTNEED) != 0) {
+        log_warn("madvise(LMDB map, %zu bytes): %s", s->map_len, strerror(errno));
+        s->touched = true;
         return -LOCKD_EIO;
     }
-    s->touched = false;
     return 0;
 }
 void store_abort(store *s)
