@@ -6,8 +6,8 @@
 
 #include <errno.h>
 #include <raft.h>
-#include <stdatomic.h>
 #include <raft/uv.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,8 +64,10 @@ struct consensus {
      * contact longer than an election timeout, until the node has applied
      * an entry the leader committed after contact resumed. */
     bool stale;
+    bool snapshot_requested;                 /* an operator's snapshot is pending: threshold 1 until it is taken */
     bool restore_threshold;                  /* an operator's snapshot was taken: back to normal */
     unsigned threshold;                      /* entries between snapshots now (consensus_pace_snapshots) */
+    size_t paced_for;                        /* the snapshot size the threshold was last computed for */
     uint64_t applied_bytes, applied_entries; /* for the mean entry size */
     _Atomic size_t snapshot_bytes;           /* size of the last snapshot taken or installed */
     unsigned ticks;
@@ -374,12 +376,16 @@ static void consensus_check_freshness(consensus *c)
 }
 
 /* Sets the snapshot threshold (in entries) from the last snapshot's size
- * and the mean entry size; see SNAPSHOT_LOG_CAP. */
+ * and the mean entry size so far; see SNAPSHOT_LOG_CAP. Recomputed only
+ * when a new snapshot has been taken or installed. */
 static void consensus_pace_snapshots(consensus *c)
 {
-    if (c->restore_threshold || c->applied_entries == 0)
+    if (c->snapshot_requested || c->restore_threshold || c->applied_entries == 0)
         return; /* an operator's snapshot is pending: threshold 1 until it is taken */
     size_t snap = atomic_load(&c->snapshot_bytes);
+    if (snap == c->paced_for)
+        return;
+    c->paced_for = snap;
     uint64_t want = c->cfg->snapshot_threshold;
     if (snap >= SNAPSHOT_ADAPT_MIN) {
         uint64_t mean = c->applied_bytes / c->applied_entries;
@@ -407,6 +413,7 @@ static void consensus_tick(uv_timer_t *t)
         return;
     if (c->restore_threshold) {
         c->restore_threshold = false;
+        c->snapshot_requested = false;
         raft_set_snapshot_threshold(&c->raft, c->threshold);
     }
     consensus_pace_snapshots(c);
@@ -757,8 +764,10 @@ int consensus_snapshot_now(consensus *c, consensus_change_cb cb, void *data)
     }
     b->data = ch;
     raft_set_snapshot_threshold(&c->raft, 1);
+    c->snapshot_requested = true; /* keeps consensus_pace_snapshots off the threshold */
     int rv = raft_barrier(&c->raft, b, consensus_snapshot_barrier);
     if (rv != 0) {
+        c->snapshot_requested = false;
         raft_set_snapshot_threshold(&c->raft, c->threshold);
         free(b);
         free(ch);
