@@ -36,6 +36,7 @@ else
 fi
 CONNS=64
 BENCH_MAX_LOCKS=4194304   # lockd-1/lockd-3 keep every try-lock of the run
+MEM_SETTLE_S=3            # every system idles this long after its fill before its memory is read
 PY=/usr/bin/python3
 H=scripts/bench/bench.py
 
@@ -433,12 +434,12 @@ done
 t1=$(date +%s.%N)
 LOCKS=$($PY $H status "$URL_MEM" locks)
 FILL_S=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
-sleep 1
+sleep $MEM_SETTLE_S
 read -r pss rss np <<< "$($PY $H mem "$PG_MEM")"
 meta mem_lockd_pss "$pss"; meta mem_lockd_rss "$rss"; meta mem_lockd_keys "$LOCKS"
-meta mem_lockd_note "$np processes (master, raft, 2 workers), default options (LMDB, --max-locks 1048576); $LOCKS POSTs of unique names by wrk -c256 in $FILL_S s"
+meta mem_lockd_note "$np processes (master, raft, $((np - 2)) worker(s)), default options (LMDB, --max-locks 1048576); $LOCKS POSTs of unique names by wrk -c256 in $FILL_S s"
 log "lockd: $LOCKS locks in $FILL_S s, PSS $((pss / 1024)) MiB over $np processes (RSS sum $((rss / 1024)) MiB)"
-meta note "lockd 1 node with $LOCKS locks: $($PY $H memdetail "$PG_MEM")."
+meta note "lockd 1 node with $LOCKS locks: $($PY $H memdetail "$PG_MEM"). Not in PSS: the LMDB file ($(du -m "$TMP/lockdmem/locks.mdb" | cut -f1) MiB on disk) has $(fincore -n -b -o RES "$TMP/lockdmem/locks.mdb" | awk '{printf "%.1f", $1 / 1048576}') MiB in the page cache (reclaimable, like Redis's AOF: the Raft process unmaps the LMDB pages its commits walk once a second)."
 
 log "lockd: restart with $LOCKS locks"
 wait_http "$known" 5
@@ -451,7 +452,7 @@ t3=$($PY $H waitok "$known" 120)
 read -r stop_s start_s total_s <<< "$(awk -v a="$t0" -v b="$t1" -v c="$t3" 'BEGIN { printf "%.3f %.3f %.3f", b - a, c - b, c - a }')"
 meta restart_locks "$LOCKS"; meta restart_stop_s "$stop_s"; meta restart_start_s "$start_s"; meta restart_to_serving_s "$total_s"
 log "lockd: stop $stop_s s, start to serving $start_s s, SIGTERM to serving $total_s s"
-sleep 1
+sleep $MEM_SETTLE_S
 read -r pss2 _ _ <<< "$($PY $H mem "$PG_MEM")"
 meta note "lockd 1 node after the restart with $LOCKS locks: PSS $((pss2 / 1024)) MiB (before: $((pss / 1024)) MiB)."
 stop_group "$PG_MEM"
@@ -463,7 +464,7 @@ t0=$(date +%s.%N)
 $PY $H redis-fill "$P_REDIS_MEM" 0 "$FILL"
 t1=$(date +%s.%N)
 keys=$(redis-cli -p "$P_REDIS_MEM" dbsize)
-sleep 1
+sleep $MEM_SETTLE_S
 read -r pss rss np <<< "$($PY $H mem "$PG_RMEM")"
 used=$(redis-cli -p "$P_REDIS_MEM" info memory | awk -F: '/^used_memory:/ {printf "%.1f", $2 / 1048576}')
 meta mem_redis_pss "$pss"; meta mem_redis_rss "$rss"; meta mem_redis_keys "$keys"
@@ -490,7 +491,7 @@ for attempt in 1 2 3 4 5; do
 done
 t1=$(date +%s.%N)
 keys=$($PY $H etcd-count "$URL_EMEM" fill-)
-sleep 1
+sleep $MEM_SETTLE_S
 read -r pss rss np <<< "$($PY $H mem "$PG_EMEM")"
 dbsize=$(du -m "$TMP/etcd-mem/member/snap/db" 2>/dev/null | cut -f1)
 meta mem_etcd_pss "$pss"; meta mem_etcd_rss "$rss"; meta mem_etcd_keys "$keys"
@@ -531,7 +532,7 @@ meta wrk_version "$(wrk -v 2>&1 | awk 'NR==1 {print $1, $2}')"
 meta command "$CMD"
 meta duration "${DURATION} s"
 meta quick "$QUICK"
-meta setup "lockd-1: \`build/lockd --listen 127.0.0.1:PORT --data-dir TMP --max-locks $BENCH_MAX_LOCKS\` (LMDB store, fsync'd group commit, $(nproc) HTTP workers = CPU count). --max-locks is raised so the run's try-locks never fill the table; the memory figure uses a fresh node with the default."
+meta setup "lockd-1: \`build/lockd --listen 127.0.0.1:PORT --data-dir TMP --max-locks $BENCH_MAX_LOCKS\` (LMDB store, fsync'd group commit, default --workers: CPUs - 1 = $(( $(nproc) > 1 ? $(nproc) - 1 : 1 ))). --max-locks is raised so the run's try-locks never fill the table; the memory figure uses a fresh node with the default."
 meta setup "lockd-3: three nodes on this machine (\`-cluster FILE -id 101..103\`, HTTP p, Raft p+1000, peer p+2000), each with its own data dir on the same disk; workloads go to the leader (node $LEADER_ID at the end)."
 meta setup "redis-durable: \`redis-server --appendonly yes --appendfsync always --save ''\`; redis-nofsync: the same with \`--appendfsync no\` (AOF written, flushing left to the kernel)."
 meta setup "etcd: single member, default options (fsync on every commit), v3 JSON gateway: try-lock = \`/v3/kv/txn\` put-if-absent (compare create_revision == 0, then put); unlock = \`/v3/kv/deleterange\`; status = \`/v3/kv/range\` with and without \`serializable\`."
@@ -542,10 +543,10 @@ meta note "Redis lock+unlock: redis-benchmark runs one command per test, so scri
 meta note "scripts/bench/lockd_trylock.lua replaces scripts/wrk/post_unique.lua here: the latter takes its name prefix from LuaJIT's unseeded math.random, so every wrk run repeats the same names and a second run against the same node answers 409s."
 [ -n "$ETCD_TRYLOCK_NOTE" ] && meta note "$ETCD_TRYLOCK_NOTE"
 meta note "Redis try-lock keys are random out of 10^8 (__rand_int__), so a few SET NX find the key taken (answered nil, still counted); lockd-1 held $LOCKS_AFTER locks after the run's try-locks."
-meta failover_election_timeout "1 s (default), heartbeat 100 ms"
-meta target_note "Failover: lockd's --election-timeout is 1 s and the C Raft library randomizes each follower's timeout between 1x and 2x of it, so a follower stands for election 1-2 s after the leader's last heartbeat; the trials above sit in that window."
+meta failover_election_timeout "800 ms (default), heartbeat 100 ms"
+meta target_note "Failover: lockd's --election-timeout is 800 ms and the C Raft library randomizes each follower's timeout between 1x and 2x of it, so the first follower stands for election 0.8-1.6 s after the leader's last heartbeat (the earlier of two draws: 1.07 s on average), then a pre-vote and a vote round; the trials above sit in that window."
 meta target_note "lockd-1's sweep runs last, with the most locks held ($LOCKS_AFTER at the end of the run)."
-meta target_note "Figures are from a shared 2-core machine with the load generator on the same cores; a missed ratio near its mark may flip between runs. Item 4 of issue 6 (profiling and fixes) owns closing the gaps."
+meta target_note "Figures are from a shared 2-core machine with the load generator on the same cores; a missed ratio near its mark may flip between runs. The profile behind the remaining gaps, and what was changed, is in the section below (kept by hand in scripts/bench/analysis.md)."
 meta elapsed_s "$(( $(date +%s) - T_START ))"
 
 if [ -n "$OUT" ]; then

@@ -546,6 +546,13 @@ def cmd_report(results, meta, out):
     for note in m.get("target_notes", []):
         md.append("- " + note)
     md.append("")
+    # The profile and what was done about it: prose kept by hand next to
+    # this script, appended so that the generated file stays whole.
+    analysis = os.path.join(os.path.dirname(os.path.abspath(__file__)), "analysis.md")
+    if os.path.exists(analysis):
+        with open(analysis) as f:
+            md.append(f.read().rstrip("\n"))
+        md.append("")
     with open(out, "w") as f:
         f.write("\n".join(md))
     print()
