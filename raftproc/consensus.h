@@ -122,4 +122,11 @@ void consensus_publish(consensus *c);
  * After this, consensus_propose returns -LOCKD_ESHUTDOWN. */
 void consensus_close(consensus *c, uint64_t drain_ms, void (*done)(void *arg, bool clean), void *arg);
 
+/* The snapshot pacing rule (exposed for the unit test): the libraft
+ * threshold to set when the last snapshot was snapshot_bytes long and
+ * log_bytes of entries (with their bookkeeping) have been applied since.
+ * Under 1 MiB of snapshot: min_entries. Above: UINT32_MAX (hold) until
+ * log_bytes reaches min(snapshot_bytes, 16 MiB), then min_entries. */
+unsigned consensus_snapshot_threshold(unsigned min_entries, size_t snapshot_bytes, uint64_t log_bytes);
+
 #endif
