@@ -38,7 +38,7 @@ static const struct opt OPTIONS[] = {
     {"api-timeout", OPT_DURATION, "DUR", "answer 504 when consensus takes longer (default 5s)"},
     {"election-timeout", OPT_DURATION, "DUR", "Raft election timeout (default 800ms; randomised 1x-2x by libraft)"},
     {"heartbeat-timeout", OPT_DURATION, "DUR", "Raft heartbeat interval (default 100ms)"},
-    {"snapshot-threshold", OPT_UINT, "N", "Raft entries between snapshots (default 8192)"},
+    {"snapshot-threshold", OPT_UINT, "N", "minimum Raft entries between snapshots (default 8192)"},
     {"snapshot-trailing", OPT_UINT, "N", "Raft entries kept after a snapshot (default 2048)"},
     {"ttl-min", OPT_DURATION, "DUR", "shortest lock TTL accepted (default 100ms)"},
     {"ttl-max", OPT_DURATION, "DUR", "longest lock TTL accepted (default 24h)"},
