@@ -387,7 +387,8 @@ static void fill_lock(shm_lock *out, const uint64_t *bytes, unsigned nl, unsigne
 
 enum { REC_MATCH, REC_OTHER, REC_TORN };
 
-/* Takes a consistent copy of record id and, if it holds name, fills *out.
+/* Takes a consistent copy of record id into *out if it holds name[0..len),
+ * or, with name == NULL, any name (REC_OTHER then means a free record).
  * REC_OTHER is only returned for a validated copy: a torn read of the very
  * record we look for must not pass for "some other name". */
 static int rec_read(const shm_table *t, uint32_t id, const char *name, size_t len, shm_lock *out)
@@ -403,10 +404,10 @@ static int rec_read(const shm_table *t, uint32_t id, const char *name, size_t le
     uint64_t ren = atomic_load_explicit(&r->ren, memory_order_relaxed);
     unsigned nl = rev_name_len(rev), ol = rev_owner_len(rev);
     uint64_t bytes[BYTES_WORDS];
-    bool same_len = nl == len;
-    if (same_len) {
+    bool wanted = name == NULL ? nl != 0 : nl == len;
+    if (wanted) {
         /* The fields may be garbage mid-update: bounds first, then copy. */
-        if (ol > LOCKD_OWNER_MAX)
+        if (nl > LOCKD_NAME_MAX || ol > LOCKD_OWNER_MAX)
             return REC_TORN;
         uint64_t nw = (nl + ol + 7) / 8;
         if (off == 0 || off * 2 + nw > t->arena_words)
@@ -417,7 +418,7 @@ static int rec_read(const shm_table *t, uint32_t id, const char *name, size_t le
     atomic_thread_fence(memory_order_acquire);
     if (atomic_load_explicit(&r->seq, memory_order_relaxed) != s1)
         return REC_TORN;
-    if (!same_len || memcmp(bytes, name, len) != 0)
+    if (!wanted || (name != NULL && memcmp(bytes, name, len) != 0))
         return REC_OTHER;
     fill_lock(out, bytes, nl, ol, token, rev, acq, ren);
     return REC_MATCH;
@@ -511,41 +512,6 @@ void shm_table_status(const shm_table *t, shm_node_status *out)
 
 /* ---- readers: scan ----------------------------------------------------- */
 
-enum { COPY_HELD, COPY_FREE, COPY_TORN };
-
-/* Takes a consistent copy of record id into *out, whatever name it holds. */
-static int rec_copy(const shm_table *t, uint32_t id, shm_lock *out)
-{
-    const struct shm_rec *r = &t->recs[id];
-    uint32_t s1 = atomic_load_explicit(&r->seq, memory_order_acquire);
-    if (s1 & 1)
-        return COPY_TORN;
-    uint64_t off = atomic_load_explicit(&r->off, memory_order_relaxed);
-    uint64_t token = atomic_load_explicit(&r->token, memory_order_relaxed);
-    uint64_t rev = atomic_load_explicit(&r->rev, memory_order_relaxed);
-    uint64_t acq = atomic_load_explicit(&r->acq, memory_order_relaxed);
-    uint64_t ren = atomic_load_explicit(&r->ren, memory_order_relaxed);
-    unsigned nl = rev_name_len(rev), ol = rev_owner_len(rev);
-    uint64_t bytes[BYTES_WORDS];
-    if (nl != 0) {
-        /* The fields may be garbage mid-update: bounds first, then copy. */
-        if (nl > LOCKD_NAME_MAX || ol > LOCKD_OWNER_MAX)
-            return COPY_TORN;
-        uint64_t nw = (nl + ol + 7) / 8;
-        if (off == 0 || off * 2 + nw > t->arena_words)
-            return COPY_TORN;
-        for (uint64_t i = 0; i < nw; i++)
-            bytes[i] = atomic_load_explicit(&t->arena[off * 2 + i], memory_order_relaxed);
-    }
-    atomic_thread_fence(memory_order_acquire);
-    if (atomic_load_explicit(&r->seq, memory_order_relaxed) != s1)
-        return COPY_TORN;
-    if (nl == 0)
-        return COPY_FREE;
-    fill_lock(out, bytes, nl, ol, token, rev, acq, ren);
-    return COPY_HELD;
-}
-
 /* A record still mid-update after READ_RETRIES spins is put aside and tried
  * again at the end of the walk: its writer was most likely preempted in the
  * middle of an update (common on a busy 2-core machine) and needs the CPU
@@ -561,14 +527,15 @@ static uint64_t scan_now_ms(void)
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-/* Copies record id, spinning up to READ_RETRIES times while it is torn. */
+/* Copies record id whatever it holds (rec_read with no name), spinning up
+ * to READ_RETRIES times while it is torn. REC_OTHER: the record is free. */
 static int rec_copy_spin(const shm_table *t, uint32_t id, shm_lock *out)
 {
-    int r = COPY_TORN;
-    for (int attempt = 0; attempt < READ_RETRIES && r == COPY_TORN; attempt++) {
+    int r = REC_TORN;
+    for (int attempt = 0; attempt < READ_RETRIES && r == REC_TORN; attempt++) {
         if (attempt > 0)
             cpu_relax();
-        r = rec_copy(t, id, out);
+        r = rec_read(t, id, NULL, 0, out);
     }
     return r;
 }
@@ -592,13 +559,13 @@ int shm_table_scan(const shm_table *t, int (*fn)(const shm_lock *rec, void *arg)
     shm_lock l;
     for (uint32_t id = 0; id < high; id++) {
         int r = rec_copy_spin(t, id, &l);
-        if (r == COPY_TORN) {
+        if (r == REC_TORN) {
             if (n_deferred == SCAN_DEFERRED)
                 return -LOCKD_EAGAIN;
             deferred[n_deferred++] = id;
             continue;
         }
-        if (r == COPY_FREE)
+        if (r == REC_OTHER)
             continue;
         int rc = fn(&l, arg);
         if (rc != 0)
@@ -607,13 +574,13 @@ int shm_table_scan(const shm_table *t, int (*fn)(const shm_lock *rec, void *arg)
     uint64_t deadline = n_deferred ? scan_now_ms() + SCAN_DEFER_MS : 0;
     for (unsigned i = 0; i < n_deferred; i++) {
         int r;
-        while ((r = rec_copy_spin(t, deferred[i], &l)) == COPY_TORN) {
+        while ((r = rec_copy_spin(t, deferred[i], &l)) == REC_TORN) {
             /* A writer that died mid-update never finishes: give up. */
             if (scan_now_ms() >= deadline)
                 return -LOCKD_EAGAIN;
             sched_yield();
         }
-        if (r == COPY_FREE)
+        if (r == REC_OTHER)
             continue;
         int rc = fn(&l, arg);
         if (rc != 0)
