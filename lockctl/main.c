@@ -308,6 +308,20 @@ static int call(const struct command *c, const Lockd__AdminRequest *req, struct 
     return k->rc;
 }
 
+/* A command with no arguments of its own (status, snapshot, reload): the
+ * global options, one request, its answer printed by ok. */
+static int call_without_args(const struct command *c, int argc, char **argv, Lockd__AdminCommand command,
+                             int (*ok)(struct call *k, const Lockd__AdminResponse *r))
+{
+    int n_pos, rc = parse_args(c, argc, argv, NULL, NULL, 0, &n_pos);
+    if (rc != 0)
+        return rc == 1 ? 0 : rc;
+    Lockd__AdminRequest req = LOCKD__ADMIN_REQUEST__INIT;
+    req.command = command;
+    struct call k = {.ok = ok};
+    return call(c, &req, &k);
+}
+
 /* ---- status ---------------------------------------------------------------- */
 
 static void kv(const char *key, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -433,13 +447,7 @@ static int status_ok(struct call *k, const Lockd__AdminResponse *r)
 
 static int cmd_status(const struct command *c, int argc, char **argv)
 {
-    int n_pos, rc = parse_args(c, argc, argv, NULL, NULL, 0, &n_pos);
-    if (rc != 0)
-        return rc == 1 ? 0 : rc;
-    Lockd__AdminRequest req = LOCKD__ADMIN_REQUEST__INIT;
-    req.command = LOCKD__ADMIN_COMMAND__ADMIN_CMD_STATUS;
-    struct call k = {.ok = status_ok};
-    return call(c, &req, &k);
+    return call_without_args(c, argc, argv, LOCKD__ADMIN_COMMAND__ADMIN_CMD_STATUS, status_ok);
 }
 
 /* ---- list, show ------------------------------------------------------------- */
@@ -824,13 +832,7 @@ static int cmd_transfer(const struct command *c, int argc, char **argv)
  * API timeout + 1 s: the default --timeout is longer. */
 static int cmd_snapshot(const struct command *c, int argc, char **argv)
 {
-    int n_pos, rc = parse_args(c, argc, argv, NULL, NULL, 0, &n_pos);
-    if (rc != 0)
-        return rc == 1 ? 0 : rc;
-    Lockd__AdminRequest req = LOCKD__ADMIN_REQUEST__INIT;
-    req.command = LOCKD__ADMIN_COMMAND__ADMIN_CMD_SNAPSHOT;
-    struct call k = {.ok = change_ok};
-    return call(c, &req, &k);
+    return call_without_args(c, argc, argv, LOCKD__ADMIN_COMMAND__ADMIN_CMD_SNAPSHOT, change_ok);
 }
 
 /* `members`, `members add ...`, `members remove ...`. */
@@ -877,13 +879,7 @@ static int message_ok(struct call *k, const Lockd__AdminResponse *r)
 
 static int cmd_reload(const struct command *c, int argc, char **argv)
 {
-    int n_pos, rc = parse_args(c, argc, argv, NULL, NULL, 0, &n_pos);
-    if (rc != 0)
-        return rc == 1 ? 0 : rc;
-    Lockd__AdminRequest req = LOCKD__ADMIN_REQUEST__INIT;
-    req.command = LOCKD__ADMIN_COMMAND__ADMIN_CMD_RELOAD;
-    struct call k = {.ok = message_ok};
-    return call(c, &req, &k);
+    return call_without_args(c, argc, argv, LOCKD__ADMIN_COMMAND__ADMIN_CMD_RELOAD, message_ok);
 }
 
 static int cmd_log_level(const struct command *c, int argc, char **argv)
