@@ -75,10 +75,8 @@ struct consensus {
     bool restore_threshold;        /* an operator's snapshot was taken: back to normal */
     unsigned threshold;            /* entries between snapshots now (consensus_pace_snapshots) */
     uint64_t applied_bytes;        /* entry bytes applied, + SNAPSHOT_ENTRY_OVERHEAD each */
-    uint64_t bytes_at_snapshot;    /* applied_bytes when the last snapshot was seen */
-    unsigned paced_for;            /* snapshots value bytes_at_snapshot belongs to */
+    uint64_t bytes_at_begin;       /* applied_bytes when the last snapshot started (or was installed) */
     _Atomic size_t snapshot_bytes; /* size of the last snapshot taken or installed */
-    _Atomic unsigned snapshots;    /* snapshots taken or installed */
     unsigned ticks;
     uint64_t last_tick_ms; /* for the stall report in consensus_tick */
     bool probe_pending;
@@ -131,17 +129,31 @@ static int consensus_snapshot_bufs(void *data, size_t len, struct raft_buffer *b
     return 0;
 }
 
+/* On the loop, as libraft starts a snapshot: the log after this point is
+ * what the next one will be paced by, and until the tick sees this one
+ * finished the threshold is held, so that libraft cannot start another one
+ * right after it (the tick would only catch up a turn later). */
+static void consensus_snapshot_starting(consensus *c)
+{
+    c->bytes_at_begin = c->applied_bytes;
+    if (!c->snapshot_requested && !c->restore_threshold && atomic_load(&c->snapshot_bytes) >= SNAPSHOT_ADAPT_MIN &&
+        c->threshold != UINT32_MAX) {
+        c->threshold = UINT32_MAX;
+        raft_set_snapshot_threshold(&c->raft, c->threshold);
+    }
+}
+
 /* Memory store: the snapshot is encoded on the loop from the shm table. */
 static int consensus_fsm_snapshot(struct raft_fsm *rf, struct raft_buffer *bufs[], unsigned *n_bufs)
 {
     consensus *c = rf->data;
     void *data;
     size_t len;
+    consensus_snapshot_starting(c);
     if (fsm_snapshot(c->f, &data, &len) != 0)
         return RAFT_NOMEM;
     log_info("snapshot taken: %zu bytes at applied index %llu", len, (unsigned long long)fsm_applied_index(c->f));
     atomic_store(&c->snapshot_bytes, len);
-    atomic_fetch_add(&c->snapshots, 1);
     return consensus_snapshot_bufs(data, len, bufs, n_bufs);
 }
 
@@ -157,6 +169,7 @@ static int consensus_fsm_snapshot_begin(struct raft_fsm *rf, struct raft_buffer 
     int rc = store_snapshot_begin(c->st, &meta, &n_locks, &n_waiters);
     if (rc != 0)
         return rc == -LOCKD_EAGAIN ? RAFT_BUSY : RAFT_IOERR;
+    consensus_snapshot_starting(c);
     *bufs = NULL;
     *n_bufs = 0;
     return 0;
@@ -171,6 +184,7 @@ static int consensus_fsm_snapshot_begin(struct raft_fsm *rf, struct raft_buffer 
 
 struct snapshot_job {
     store *st;
+    bool own_thread; /* renice only a thread of our own: a pool thread would stay niced */
     void *data;
     size_t len;
     int rc;
@@ -180,7 +194,7 @@ static void *consensus_snapshot_encode(void *arg)
 {
     struct snapshot_job *job = arg;
     /* Per-thread nice value (Linux): raising it needs no privilege. */
-    if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), SNAPSHOT_NICE) != 0)
+    if (job->own_thread && setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), SNAPSHOT_NICE) != 0)
         log_debug("snapshot thread: setpriority: %s", strerror(errno));
     /* fsm_snapshot_store_from_open ends the read transaction begun on the loop. */
     job->rc = fsm_snapshot_store_from_open(job->st, &job->data, &job->len);
@@ -190,19 +204,20 @@ static void *consensus_snapshot_encode(void *arg)
 static int consensus_fsm_snapshot_async(struct raft_fsm *rf, struct raft_buffer *bufs[], unsigned *n_bufs)
 {
     consensus *c = rf->data;
-    struct snapshot_job job = {.st = c->st};
+    struct snapshot_job job = {.st = c->st, .own_thread = true};
     uint64_t t0 = clock_monotonic_ms();
     pthread_t tid;
-    if (pthread_create(&tid, NULL, consensus_snapshot_encode, &job) == 0)
+    if (pthread_create(&tid, NULL, consensus_snapshot_encode, &job) == 0) {
         pthread_join(tid, NULL);
-    else
-        consensus_snapshot_encode(&job); /* no thread to be had: encode here */
+    } else {
+        job.own_thread = false; /* no thread to be had: encode here, at the pool's priority */
+        consensus_snapshot_encode(&job);
+    }
     if (job.rc != 0)
         return RAFT_NOMEM;
     log_info("snapshot encoded off the loop: %zu bytes in %llu ms", job.len,
              (unsigned long long)(clock_monotonic_ms() - t0));
     atomic_store(&c->snapshot_bytes, job.len); /* read by the loop's tick */
-    atomic_fetch_add(&c->snapshots, 1);
     return consensus_snapshot_bufs(job.data, job.len, bufs, n_bufs);
 }
 
@@ -214,8 +229,8 @@ static int consensus_fsm_restore(struct raft_fsm *rf, struct raft_buffer *buf)
         log_error("snapshot restore failed: %s", lockd_strerror(rc));
         return RAFT_CORRUPT;
     }
+    c->bytes_at_begin = c->applied_bytes;
     atomic_store(&c->snapshot_bytes, buf->len);
-    atomic_fetch_add(&c->snapshots, 1);
     raft_free(buf->base); /* ours on success (raft.h) */
     if (c->started) {
         if (c->ready || c->role == CONSENSUS_FOLLOWER)
@@ -425,21 +440,19 @@ unsigned consensus_snapshot_threshold(unsigned min_entries, size_t snapshot_byte
 }
 
 /* Sets libraft's snapshot threshold (in entries) each tick so that, once
- * the state is large, a snapshot starts when the log since the last one has
- * reached min(last snapshot's size, SNAPSHOT_LOG_CAP) bytes: the threshold
- * is held out of reach until then, and set to the configured minimum when
- * it is time (libraft then snapshots after its next apply). */
+ * the state is large, a snapshot starts when the log applied since the last
+ * one started has reached min(last snapshot's size, SNAPSHOT_LOG_CAP) bytes:
+ * the threshold is held out of reach until then, and set to the configured
+ * minimum when it is time (libraft then snapshots after its next apply).
+ * Counting from the start, not the end, keeps the entries applied while a
+ * snapshot is encoded in the count, and holds the threshold while it runs.
+ * A snapshot that fails is simply retried once that much log has followed. */
 static void consensus_pace_snapshots(consensus *c)
 {
     if (c->snapshot_requested || c->restore_threshold)
         return; /* an operator's snapshot is pending: threshold 1 until it is taken */
-    unsigned seen = atomic_load(&c->snapshots);
-    if (seen != c->paced_for) {
-        c->paced_for = seen;
-        c->bytes_at_snapshot = c->applied_bytes;
-    }
     unsigned want = consensus_snapshot_threshold(c->cfg->snapshot_threshold, atomic_load(&c->snapshot_bytes),
-                                                 c->applied_bytes - c->bytes_at_snapshot);
+                                                 c->applied_bytes - c->bytes_at_begin);
     if (want != c->threshold) {
         c->threshold = want;
         raft_set_snapshot_threshold(&c->raft, c->threshold);
@@ -467,7 +480,7 @@ static void consensus_tick(uv_timer_t *t)
     consensus_pace_snapshots(c);
     if (c->st != NULL && ++c->ticks % STORE_RELEASE_TICKS == 0)
         store_release_pages(c->st);
-    memory_decay(clock_monotonic_ms());
+    memory_decay(now);
     consensus_observe(c);
     consensus_check_freshness(c);
     consensus_publish(c);
