@@ -208,10 +208,15 @@ int store_open(const char *path, uint32_t max_locks, store **out)
         return store_fail("env_create", rc);
     }
     /* Room for every lock at its largest (name + value + B-tree overhead),
-     * never less than 64 MiB. The file is sparse: size follows use. */
+     * never less than 64 MiB, twice over plus 1 GiB: while a snapshot's read
+     * transaction is open (seconds, with a large state on a busy machine)
+     * LMDB cannot reuse the pages commits free, and every commit copies its
+     * path through the tree. A full map would stop the Raft process. The
+     * file is sparse and the map is address space: size follows use. */
     size_t map = (size_t)max_locks * (LOCKD_NAME_MAX + STORE_VALUE_MAX + 96);
     if (map < ((size_t)64 << 20))
         map = (size_t)64 << 20;
+    map = map * 2 + ((size_t)1 << 30);
     mdb_env_set_mapsize(s->env, map);
     mdb_env_set_maxdbs(s->env, 4);
     /* MDB_WRITEMAP: commits write into the shared file mapping instead of
