@@ -129,10 +129,10 @@ static int consensus_snapshot_bufs(void *data, size_t len, struct raft_buffer *b
     return 0;
 }
 
-/* On the loop, as libraft starts a snapshot: the log after this point is
- * what the next one will be paced by, and until the tick sees this one
- * finished the threshold is held, so that libraft cannot start another one
- * right after it (the tick would only catch up a turn later). */
+/* On the loop, as libraft starts a snapshot: the log applied after this
+ * point is what the next one is paced by. With a large state the threshold
+ * is held at once rather than at the next tick, so that libraft cannot start
+ * another snapshot the moment this one ends. */
 static void consensus_snapshot_starting(consensus *c)
 {
     c->bytes_at_begin = c->applied_bytes;
