@@ -183,6 +183,16 @@ static void reply_error(struct reply *p, Lockd__AdminStatus status, const char *
     p->r.error = p->error;
 }
 
+/* Why a request cannot be relayed to the Raft process now, or NULL if it can:
+ * while it restarts its socket still accepts (the master holds it), but
+ * nobody reads. */
+static const char *admin_raft_down(void)
+{
+    struct supervisor_counts sc;
+    supervisor_counts(&sc);
+    return sc.raft_pid == 0 ? "the raft process is not running (restarting)" : NULL;
+}
+
 static const char *level_name(enum log_level l)
 {
     static const char *const names[] = {"debug", "info", "warn", "error"};
@@ -815,11 +825,9 @@ static void admin_unlock(admin_server *a, struct admin_conn *c)
         conn_answer(a, c, &p);
         return;
     }
-    struct supervisor_counts sc;
-    supervisor_counts(&sc);
-    if (sc.raft_pid == 0) {
-        /* Its socket still accepts (the master holds it), but nobody reads. */
-        reply_error(&p, LOCKD__ADMIN_STATUS__ADMIN_UNAVAILABLE, "the raft process is not running (restarting)");
+    const char *down = admin_raft_down();
+    if (down != NULL) {
+        reply_error(&p, LOCKD__ADMIN_STATUS__ADMIN_UNAVAILABLE, "%s", down);
         conn_answer(a, c, &p);
         return;
     }
@@ -903,10 +911,9 @@ send:
 
 static void admin_members(admin_server *a, struct admin_conn *c)
 {
-    struct supervisor_counts sc;
-    supervisor_counts(&sc);
-    if (sc.raft_pid == 0) {
-        admin_members_answer(a, c->cfd, NULL, "the raft process is not running (restarting)");
+    const char *down = admin_raft_down();
+    if (down != NULL) {
+        admin_members_answer(a, c->cfd, NULL, down);
         conn_free(a, c);
         return;
     }
@@ -939,10 +946,9 @@ static void admin_snapshot(admin_server *a, struct admin_conn *c)
 {
     struct reply p;
     reply_init(&p);
-    struct supervisor_counts sc;
-    supervisor_counts(&sc);
-    if (sc.raft_pid == 0) {
-        reply_error(&p, LOCKD__ADMIN_STATUS__ADMIN_UNAVAILABLE, "the raft process is not running (restarting)");
+    const char *down = admin_raft_down();
+    if (down != NULL) {
+        reply_error(&p, LOCKD__ADMIN_STATUS__ADMIN_UNAVAILABLE, "%s", down);
         log_info("admin: snapshot by lockctl: %s", p.r.error);
         conn_answer(a, c, &p);
         return;
@@ -1064,10 +1070,9 @@ static void admin_change(admin_server *a, struct admin_conn *c)
         conn_answer(a, c, &p);
         return;
     }
-    struct supervisor_counts sc;
-    supervisor_counts(&sc);
-    if (sc.raft_pid == 0) {
-        reply_error(&p, LOCKD__ADMIN_STATUS__ADMIN_UNAVAILABLE, "the raft process is not running (restarting)");
+    const char *down = admin_raft_down();
+    if (down != NULL) {
+        reply_error(&p, LOCKD__ADMIN_STATUS__ADMIN_UNAVAILABLE, "%s", down);
         log_change(a, c, &p);
         conn_answer(a, c, &p);
         return;
