@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/decimal.h"
 #include "common/errors.h"
 
 /* A line is formatted on the stack, never allocated, and takes no lock of
@@ -97,15 +98,7 @@ static void write_all(int fd, const char *buf, size_t len)
 /* Appends the decimal form of v at p; returns the new end. */
 static char *put_u64(char *p, uint64_t v)
 {
-    char tmp[20];
-    size_t n = 0;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    while (n)
-        *p++ = tmp[--n];
-    return p;
+    return p + decimal_u64(p, v);
 }
 
 static char *put_fixed(char *p, unsigned v, int width)

@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "common/clock.h"
+#include "common/decimal.h"
 #include "common/errors.h"
 #include "common/log.h"
 #include "common/names.h"
@@ -132,15 +133,8 @@ static void http_json_raw(struct http_json *j, const char *s, size_t n)
 
 static void http_json_u64(struct http_json *j, uint64_t v)
 {
-    char tmp[20];
-    size_t n = 0;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    http_json_reserve(j, n);
-    while (n)
-        j->buf[j->len++] = tmp[--n];
+    http_json_reserve(j, DECIMAL_U64_MAX);
+    j->len += decimal_u64(j->buf + j->len, v);
 }
 
 /* Length of the valid UTF-8 sequence at s[0..n), or 0 if invalid
@@ -286,15 +280,8 @@ static int http_method_is(const h2o_req_t *req, const char *m, size_t len)
 /* name_lc must be lower case (HTTP/2); orig is what HTTP/1 prints. */
 static void http_header_u64(h2o_req_t *req, const char *name_lc, const char *orig, uint64_t v)
 {
-    char *buf = h2o_mem_alloc_pool(&req->pool, 20);
-    size_t n = 0;
-    char tmp[20];
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    for (size_t i = 0; i < n; i++)
-        buf[i] = tmp[n - 1 - i];
+    char *buf = h2o_mem_alloc_pool(&req->pool, DECIMAL_U64_MAX);
+    size_t n = decimal_u64(buf, v);
     h2o_add_header_by_str(&req->pool, &req->res.headers, name_lc, strlen(name_lc), 0, orig, buf, n);
 }
 
