@@ -35,19 +35,26 @@ static const EVP_MD *peer_md(void)
 static int peer_mac3(const uint8_t *key, const void *a, size_t alen, const void *b, size_t blen, const void *c,
                      size_t clen, uint8_t out[PEER_MAC_LEN])
 {
-    static EVP_MAC *mac; /* fetched once; processes are single-threaded */
-    if (mac == NULL && (mac = EVP_MAC_fetch(NULL, "HMAC", NULL)) == NULL)
-        return -LOCKD_EIO;
-    EVP_MAC_CTX *ctx = EVP_MAC_CTX_new(mac);
-    if (ctx == NULL)
-        return -LOCKD_EIO;
-    OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0),
-                           OSSL_PARAM_construct_end()};
+    /* One context for the process, re-keyed per call: allocating and
+     * fetching per frame cost ~4 us, re-keying ~1 us. Processes are
+     * single-threaded. */
+    static EVP_MAC_CTX *ctx;
+    if (ctx == NULL) {
+        EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+        ctx = mac ? EVP_MAC_CTX_new(mac) : NULL;
+        EVP_MAC_free(mac); /* the context keeps its own reference */
+        OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0),
+                               OSSL_PARAM_construct_end()};
+        if (ctx == NULL || EVP_MAC_CTX_set_params(ctx, params) != 1) {
+            EVP_MAC_CTX_free(ctx);
+            ctx = NULL;
+            return -LOCKD_EIO;
+        }
+    }
     size_t n = 0;
-    int ok = EVP_MAC_init(ctx, key, PEER_KEY_LEN, params) == 1 && EVP_MAC_update(ctx, a, alen) == 1 &&
+    int ok = EVP_MAC_init(ctx, key, PEER_KEY_LEN, NULL) == 1 && EVP_MAC_update(ctx, a, alen) == 1 &&
              (blen == 0 || EVP_MAC_update(ctx, b, blen) == 1) && (clen == 0 || EVP_MAC_update(ctx, c, clen) == 1) &&
              EVP_MAC_final(ctx, out, &n, PEER_MAC_LEN) == 1 && n == PEER_MAC_LEN;
-    EVP_MAC_CTX_free(ctx);
     return ok ? 0 : -LOCKD_EIO;
 }
 
