@@ -47,7 +47,7 @@ static const char H2O_PLAIN_400[] = "HTTP/1.1 400 Bad Request\r\n"
 
 #define JSON_400(msg)                                                                                                  \
     "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: " msg "\r\n\r" \
-                                                                                                              "\n"
+    "\n"
 static const char JSON_400_MALFORMED[] = JSON_400("34") "{\"error\":\"Malformed HTTP request\"}";
 static const char JSON_400_TOO_MANY[] = JSON_400("44") "{\"error\":\"Too many header fields (max 100)\"}";
 static const char JSON_400_TOO_BIG[] = JSON_400("53") "{\"error\":\"Request head too large (max 417792 bytes)\"}";
