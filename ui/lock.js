@@ -203,7 +203,10 @@ export function render(main, ctx, name) {
   async function loadHistory() {
     const r = await request('GET', path + '/history');
     clear(historyBox);
-    if (r.status === 404 && !(r.body && Array.isArray(r.body.history))) {
+    // No such route on this server: 404, or (before it existed) the path
+    // read as a lock name with a '/' in it (400, byte 47).
+    if ((r.status === 404 && !(r.body && Array.isArray(r.body.history))) ||
+        (r.status === 400 && r.body && / byte 47 /.test(r.body.error || ''))) {
       historyBox.append(h('p.muted', {}, 'This server does not keep lock history (GET /lock/:name/history).'));
       return;
     }

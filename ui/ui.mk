@@ -20,3 +20,9 @@ $(UI_OBJ): $(UI_GEN) worker/ui_assets.h
 .PHONY: ui-size
 ui-size: $(UI_GEN)  ## bytes of the embedded UI
 	@wc -c $(UI_FILES)
+
+# docs/ui-*.png: the three views at desktop width, taken by the browser tests
+.PHONY: ui-screenshots
+ui-screenshots: all
+	LOCKD_BIN=$(abspath $(BUILD)/lockd) LOCKD_UI_SCREENSHOTS=$(abspath docs) \
+	    $(PYTHON) -m pytest -q -p no:cacheprovider tests/blackbox/test_ui.py -k 'screenshot or every_field or three_nodes or queue'

@@ -40,11 +40,13 @@ const struct ui_asset *ui_asset_find(const char *path, size_t len);
     "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
 /* The other security headers, as {name, value} pairs. */
-#define UI_SECURITY_HEADERS                                                                                            \
-    {"X-Frame-Options", "DENY"}, {"X-Content-Type-Options", "nosniff"}, {"Referrer-Policy", "no-referrer"},            \
-        {"Cross-Origin-Opener-Policy", "same-origin"},                                                                 \
-    {                                                                                                                  \
-        "Cross-Origin-Resource-Policy", "same-origin"                                                                  \
-    }
+// clang-format off
+#define UI_SECURITY_HEADERS                                 \
+    {"X-Frame-Options", "DENY"},                            \
+    {"X-Content-Type-Options", "nosniff"},                  \
+    {"Referrer-Policy", "no-referrer"},                     \
+    {"Cross-Origin-Opener-Policy", "same-origin"},          \
+    {"Cross-Origin-Resource-Policy", "same-origin"}
+// clang-format on
 
 #endif
