@@ -398,3 +398,18 @@ int shm_events_next(const shm_events *r, struct shm_events_cursor *cur, struct s
     }
     return -LOCKD_EAGAIN; /* skipped a whole ring's worth: the caller polls again */
 }
+
+int shm_events_scan_back(const shm_events *r, int (*fn)(const struct shm_event *ev, void *arg), void *arg)
+{
+    uint64_t head = atomic_load_explicit(&r->hdr->head, memory_order_acquire);
+    uint64_t lo = head > r->capacity ? head - r->capacity : 0;
+    struct shm_event ev;
+    for (uint64_t pos = head; pos > lo; pos--) {
+        if (slot_read(r, pos - 1, &ev) != 0)
+            return 0; /* overwritten meanwhile: so is everything older */
+        int rc = fn(&ev, arg);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}

@@ -151,6 +151,13 @@ int shm_events_seek(const shm_events *r, uint64_t index, uint32_t seq, struct sh
  * ring's capacity per call). */
 int shm_events_next(const shm_events *r, struct shm_events_cursor *cur, struct shm_event *out);
 
+/* Calls fn(ev, arg) for the events the ring holds, newest first, until fn
+ * returns non-zero (returned) or the oldest held event was passed (0).
+ * Crosses reset markers (they are passed to fn too). An event overwritten
+ * while the walk reaches it ends the walk (everything older is gone too).
+ * Bounded: at most capacity slot reads. Never blocks, never writes. */
+int shm_events_scan_back(const shm_events *r, int (*fn)(const struct shm_event *ev, void *arg), void *arg);
+
 /* Number of events appended since the ring was created (the head position):
  * for tests and metrics. */
 uint64_t shm_events_head(const shm_events *r);
