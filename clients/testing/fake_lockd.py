@@ -119,12 +119,20 @@ class Handler(BaseHTTPRequestHandler):
             pass
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        # a client that gave up on a slow answer is the point of some scripts
+        if not isinstance(sys.exc_info()[1], OSError):
+            super().handle_error(request, client_address)
+
+
 class FakeServer:
     """A fake lockd on 127.0.0.1:port (0: any free port) in a thread."""
 
     def __init__(self, port=0, tls=None):
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self.httpd.daemon_threads = True
+        self.httpd = _Server(("127.0.0.1", port), Handler)
         self.httpd.state = FakeState()
         self.scheme = "http"
         if tls:
