@@ -5,7 +5,8 @@ set -eu
 
 PKGS="build-essential pkg-config libssl-dev libh2o-evloop-dev liblmdb-dev \
 libprotobuf-c-dev protobuf-c-compiler libjemalloc-dev libraft-dev libuv1-dev \
-libcmocka-dev python3 python3-pytest wrk curl"
+libcmocka-dev python3 python3-pytest wrk curl \
+ruby ruby-minitest rake default-jdk-headless junit5 scala nginx-light openssl"
 
 missing=""
 for p in $PKGS; do

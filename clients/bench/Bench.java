@@ -1,0 +1,60 @@
+import io.lockd.client.LockdClient;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.time.Duration;
+import java.util.Arrays;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * Sequential try-lock + release round trips per second: the Java client
+ * against raw java.net.http on the same node. Usage: java -cp CLASSES Bench.java URL SECONDS
+ */
+public class Bench {
+    static final Pattern TOKEN = Pattern.compile("\"token\":(\\d+)");
+
+    static double withClient(String url, double secs) {
+        LockdClient c = LockdClient.builder().endpoints(url).build();
+        long n = 0;
+        long end = System.nanoTime() + (long) (secs * 1e9);
+        while (System.nanoTime() - end < 0) {
+            c.tryAcquire("bench-java-client", Duration.ofSeconds(30)).orElseThrow().release();
+            n++;
+        }
+        return n / secs;
+    }
+
+    static double raw(String url, double secs) throws Exception {
+        HttpClient h = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
+        long n = 0;
+        long end = System.nanoTime() + (long) (secs * 1e9);
+        while (System.nanoTime() - end < 0) {
+            HttpResponse<String> r = h.send(HttpRequest.newBuilder(URI.create(url + "/lock/bench-java-raw?owner=raw&ttl=30000ms"))
+                    .POST(HttpRequest.BodyPublishers.noBody()).build(), HttpResponse.BodyHandlers.ofString());
+            Matcher m = TOKEN.matcher(r.body());
+            m.find();
+            h.send(HttpRequest.newBuilder(URI.create(url + "/lock/bench-java-raw?owner=raw&token=" + m.group(1))).DELETE().build(),
+                    HttpResponse.BodyHandlers.ofString());
+            n++;
+        }
+        return n / secs;
+    }
+
+    public static void main(String[] args) throws Exception {
+        String url = args[0];
+        double secs = Double.parseDouble(args[1]);
+        withClient(url, 1.0); // warm up the JIT too
+        raw(url, 1.0);
+        double[] r = new double[3];
+        double[] c = new double[3];
+        for (int i = 0; i < 3; i++) {
+            r[i] = raw(url, secs);
+            c[i] = withClient(url, secs);
+        }
+        Arrays.sort(r);
+        Arrays.sort(c);
+        System.out.printf("java    raw %8.0f rt/s   client %8.0f rt/s   client/raw %.2f%n", r[1], c[1], c[1] / r[1]);
+    }
+}

@@ -1,0 +1,45 @@
+"""Sequential try-lock + release round trips per second: the Python client
+against raw keep-alive http.client on the same node. Usage: URL SECONDS"""
+
+import http.client
+import json
+import os
+import sys
+import time
+import urllib.parse
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
+import lockd  # noqa: E402
+
+
+def with_client(url, secs):
+    c = lockd.Client(url)
+    n, end = 0, time.monotonic() + secs
+    while time.monotonic() < end:
+        lk = c.try_acquire("bench-py-client", ttl=30)
+        lk.release()
+        n += 1
+    return n / secs
+
+
+def raw(url, secs):
+    u = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(u.hostname, u.port)
+    n, end = 0, time.monotonic() + secs
+    while time.monotonic() < end:
+        conn.request("POST", "/lock/bench-py-raw?owner=raw&ttl=30000ms")
+        tok = json.loads(conn.getresponse().read())["token"]
+        conn.request("DELETE", "/lock/bench-py-raw?owner=raw&token=%d" % tok)
+        conn.getresponse().read()
+        n += 1
+    return n / secs
+
+
+if __name__ == "__main__":
+    url, secs = sys.argv[1], float(sys.argv[2])
+    with_client(url, 0.5)
+    raw(url, 0.5)
+    rounds = [(raw(url, secs), with_client(url, secs)) for _ in range(3)]
+    r = sorted(x[0] for x in rounds)[1]
+    c = sorted(x[1] for x in rounds)[1]
+    print("python  raw %8.0f rt/s   client %8.0f rt/s   client/raw %.2f" % (r, c, c / r))
