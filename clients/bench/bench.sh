@@ -2,7 +2,7 @@
 # clients/bench/bench.sh: sequential try-lock + release round trips per second
 # (one round trip = POST + DELETE) with each client library against raw
 # keep-alive HTTP from the same language's standard library, on one fresh
-# local node (memory store). Median of three alternating rounds of SECONDS each.
+# local node (memory store). Median of five alternating rounds of SECONDS each.
 # Usage: clients/bench/bench.sh [SECONDS]   (from the repository root, after make)
 set -eu
 SECS=${1:-3}

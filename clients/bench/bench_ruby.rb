@@ -35,7 +35,7 @@ url = ARGV[0]
 secs = Float(ARGV[1])
 with_client(url, 0.5)
 raw(url, 0.5)
-rounds = 3.times.map { [raw(url, secs), with_client(url, secs)] }
-r = rounds.map(&:first).sort[1]
-c = rounds.map(&:last).sort[1]
+rounds = 5.times.map { [raw(url, secs), with_client(url, secs)] }
+r = rounds.map(&:first).sort[2]
+c = rounds.map(&:last).sort[2]
 printf("ruby    raw %8.0f rt/s   client %8.0f rt/s   client/raw %.2f\n", r, c, c / r)
