@@ -448,6 +448,16 @@ class Client:
             if a.status != 200:
                 raise _error(a)
             lk = Lock(self, name, owner, a.body, ttl, a.sent_at)
+            if ttl is not None and lk.valid_until - time.monotonic() < ttl / 2:
+                # it waited in the queue: the lease counted from the request's
+                # sending is mostly spent, so count it from a renewal sent now
+                try:
+                    lk._renew(self._deadline(None))
+                except LockLost:
+                    raise
+                except LockdError:
+                    lk._delete_quietly(lk.token)
+                    raise
             with self._held_cv:
                 self._held[key] = lk
             return lk
@@ -557,7 +567,7 @@ class Lock:
 
     def _mark_lost(self, reason):
         with self._mu:
-            if self._lost_reason is not None:
+            if self._lost_reason is not None or self._released:
                 return
             self._lost_reason = reason
             cb = self._on_lost

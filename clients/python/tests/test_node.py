@@ -56,18 +56,23 @@ def test_R03_wait_handoff(node_url):
 
     def waiter():
         try:
-            got["lock"] = b.acquire(name, ttl=30, wait=20)
+            got["lock"] = b.acquire(name, ttl=2, wait=20)
         except Exception as e:  # reported below
             got["error"] = e
     t = threading.Thread(target=waiter)
     t.start()
-    # released only once b's POST has arrived (a waiter in the queue)
+    # released only once b's POST has arrived (a waiter in the queue) and has
+    # waited longer than its own lease: the scenario, not a synchronisation
     assert wait_for(lambda: metric(node_url, "lockd_waiters") >= 1, 10)
+    time.sleep(2.5)
     lk.release()
     t.join(25)
     assert "lock" in got, got
-    assert got["lock"].token > lk.token and got["lock"].owner == b.owner
-    got["lock"].release()
+    g = got["lock"]
+    assert g.token > lk.token and g.owner == b.owner
+    assert not g.lost, g.lost_reason             # its lease counts from after the hand-off
+    assert a.get(name).token == g.token
+    g.release()
 
 
 def test_R04_renew_keeps_token(node_url):

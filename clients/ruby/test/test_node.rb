@@ -43,12 +43,17 @@ class TestNode < Minitest::Test
     b = client
     name = uniq("r03")
     lk = a.acquire(name, ttl: 30)
-    t = Thread.new { b.acquire(name, ttl: 30, wait: 20) }
+    t = Thread.new { b.acquire(name, ttl: 2, wait: 20) }
+    # released only once b's POST has arrived (a waiter in the queue) and has
+    # waited longer than its own lease: the scenario, not a synchronisation
     assert wait_for(10) { metric(url, "lockd_waiters") >= 1 }
+    sleep 2.5
     lk.release
     got = t.value
     assert_operator got.token, :>, lk.token
     assert_equal b.owner, got.owner
+    refute got.lost?, got.lost_reason # its lease counts from after the hand-off
+    assert_equal got.token, a.get(name).token
     got.release
   end
 

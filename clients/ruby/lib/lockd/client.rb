@@ -371,6 +371,18 @@ module Lockd
         raise Lockd.error_for(a) unless a.status == 200
 
         lk = Lock.new(self, name, owner, a.body, ttl&.to_f, a.sent_at)
+        if ttl && lk.valid_until - Lockd.monotonic < ttl / 2.0
+          # it waited in the queue: the lease counted from the request's
+          # sending is mostly spent, so count it from a renewal sent now
+          begin
+            lk.renew_for_acquire(deadline(nil))
+          rescue LockLost
+            raise
+          rescue Error
+            lk.delete_quietly(lk.token)
+            raise
+          end
+        end
         @mu.synchronize { @held[key] = lk }
         lk
       rescue Exception # rubocop:disable Lint/RescueException

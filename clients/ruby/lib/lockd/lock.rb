@@ -121,12 +121,25 @@ module Lockd
       end
     end
 
+    # @api private: the renewal an acquire that waited makes before returning.
+    def renew_for_acquire(deadline)
+      do_renew(deadline)
+    end
+
+    # @api private: a token-checked DELETE whose failure is only logged.
+    def delete_quietly(token)
+      @client.call("DELETE", "/lock/#{@client.quote(@name)}", { "owner" => @owner, "token" => token.to_s },
+                   deadline: Lockd.monotonic + [2.0, @client.request_timeout].min)
+    rescue Error => e
+      warn "lockd: releasing #{@name.inspect} token #{token} after a loss failed: #{e.message}" if $VERBOSE
+    end
+
     private
 
     def mark_lost(reason)
       cb = nil
       @mu.synchronize do
-        return if @lost_reason
+        return if @lost_reason || @released
 
         @lost_reason = reason
         cb = @on_lost
@@ -163,13 +176,6 @@ module Lockd
         @valid_until = a.sent_at + @ttl - Lockd.clock_margin(@ttl) if @lost_reason.nil? && @ttl
       end
       check!
-    end
-
-    def delete_quietly(token)
-      @client.call("DELETE", "/lock/#{@client.quote(@name)}", { "owner" => @owner, "token" => token.to_s },
-                   deadline: Lockd.monotonic + [2.0, @client.request_timeout].min)
-    rescue Error => e
-      warn "lockd: releasing #{@name.inspect} token #{token} after a loss failed: #{e.message}" if $VERBOSE
     end
 
     def keepalive_loop

@@ -124,7 +124,7 @@ public final class Lock implements AutoCloseable {
     private void markLost(String reason) {
         Consumer<Lock> cb;
         synchronized (mu) {
-            if (lostReason != null) {
+            if (lostReason != null || released) {
                 return;
             }
             lostReason = reason;
@@ -166,6 +166,11 @@ public final class Lock implements AutoCloseable {
         return this;
     }
 
+    /** The renewal an acquire that waited makes before returning the lock. */
+    void renewForAcquire(long deadline) {
+        doRenew(deadline);
+    }
+
     private void doRenew(long deadline) {
         java.util.Map<String, String> p = new java.util.LinkedHashMap<>();
         p.put("owner", owner);
@@ -197,7 +202,7 @@ public final class Lock implements AutoCloseable {
         check();
     }
 
-    private void deleteQuietly(Long tok) {
+    void deleteQuietly(Long tok) {
         if (tok == null) {
             return;
         }

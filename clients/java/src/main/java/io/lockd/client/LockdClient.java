@@ -454,6 +454,18 @@ public final class LockdClient implements AutoCloseable {
                 throw errorFor(a);
             }
             Lock l = new Lock(this, name, own, LockInfo.num(a.body().get("token")), o.ttl, a.sentAt());
+            if (o.ttl != null && l.validUntilNanos() - System.nanoTime() < o.ttl.toNanos() / 2) {
+                // it waited in the queue: the lease counted from the request's
+                // sending is mostly spent, so count it from a renewal sent now
+                try {
+                    l.renewForAcquire(deadline(null));
+                } catch (LockLostException e) {
+                    throw e;
+                } catch (LockdException e) {
+                    l.deleteQuietly(l.token());
+                    throw e;
+                }
+            }
             synchronized (held) {
                 held.put(key, l);
             }

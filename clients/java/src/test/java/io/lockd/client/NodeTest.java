@@ -81,12 +81,17 @@ class NodeTest {
         String name = Harness.uniq("r03");
         Lock lk = a.acquire(name, Duration.ofSeconds(30));
         CompletableFuture<Lock> f = CompletableFuture.supplyAsync(
-                () -> b.acquire(name, Duration.ofSeconds(30), Duration.ofSeconds(20)));
+                () -> b.acquire(name, Duration.ofSeconds(2), Duration.ofSeconds(20)));
+        // released only once b's POST has arrived (a waiter in the queue) and has
+        // waited longer than its own lease: the scenario, not a synchronisation
         assertTrue(Harness.waitFor(10, () -> Harness.metric(url(), "lockd_waiters") >= 1));
+        Harness.sleep(2.5);
         lk.release();
         Lock got = f.get(25, TimeUnit.SECONDS);
         assertTrue(got.token() > lk.token());
         assertEquals(b.owner(), got.owner());
+        assertFalse(got.isLost(), got.lostReason()); // its lease counts from after the hand-off
+        assertEquals(got.token(), a.get(name).orElseThrow().token());
         got.release();
     }
 
