@@ -116,6 +116,7 @@ test-clients-java: all
 	LOCKD_BIN=$(abspath $(BUILD)/lockd) java -Dlockd.root=$(CURDIR) -Dlockd.python=$(PYTHON) \
 	    -Dlockd.classes=$(abspath $(CLIENTS_JAVA)/classes) -jar $(JUNIT_JAR) --disable-banner \
 	    --disable-ansi-colors --details=tree --fail-if-no-tests \
+	    --config=junit.jupiter.execution.timeout.default=90s \
 	    -cp $(CLIENTS_JAVA)/classes:$(CLIENTS_JAVA)/test-classes --scan-classpath $(CLIENTS_JAVA)/test-classes
 
 asan:

@@ -15,19 +15,25 @@ import java.util.regex.Pattern;
 public class Bench {
     static final Pattern TOKEN = Pattern.compile("\"token\":(\\d+)");
 
-    static double withClient(String url, double secs) {
+    static long cpu() {
+        return ProcessHandle.current().info().totalCpuDuration().orElseThrow().toNanos();
+    }
+
+    static double[] withClient(String url, double secs) {
         LockdClient c = LockdClient.builder().endpoints(url).build();
+        long cpu0 = cpu();
         long n = 0;
         long end = System.nanoTime() + (long) (secs * 1e9);
         while (System.nanoTime() - end < 0) {
             c.tryAcquire("bench-java-client", Duration.ofSeconds(30)).orElseThrow().release();
             n++;
         }
-        return n / secs;
+        return new double[] {n / secs, (cpu() - cpu0) / 1e3 / n};
     }
 
-    static double raw(String url, double secs) throws Exception {
+    static double[] raw(String url, double secs) throws Exception {
         HttpClient h = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
+        long cpu0 = cpu();
         long n = 0;
         long end = System.nanoTime() + (long) (secs * 1e9);
         while (System.nanoTime() - end < 0) {
@@ -39,7 +45,7 @@ public class Bench {
                     HttpResponse.BodyHandlers.ofString());
             n++;
         }
-        return n / secs;
+        return new double[] {n / secs, (cpu() - cpu0) / 1e3 / n};
     }
 
     public static void main(String[] args) throws Exception {
@@ -49,12 +55,21 @@ public class Bench {
         raw(url, 1.0);
         double[] r = new double[5];
         double[] c = new double[5];
+        double[] rc = new double[5];
+        double[] cc = new double[5];
         for (int i = 0; i < 5; i++) {
-            r[i] = raw(url, secs);
-            c[i] = withClient(url, secs);
+            double[] x = raw(url, secs);
+            double[] y = withClient(url, secs);
+            r[i] = x[0];
+            rc[i] = x[1];
+            c[i] = y[0];
+            cc[i] = y[1];
         }
         Arrays.sort(r);
         Arrays.sort(c);
-        System.out.printf("java    raw %8.0f rt/s   client %8.0f rt/s   client/raw %.2f%n", r[2], c[2], c[2] / r[2]);
+        Arrays.sort(rc);
+        Arrays.sort(cc);
+        System.out.printf("java    raw %6.0f rt/s %5.0f us cpu/rt   client %6.0f rt/s %5.0f us cpu/rt   client/raw %.2f%n",
+                r[2], rc[2], c[2], cc[2], c[2] / r[2]);
     }
 }

@@ -14,17 +14,19 @@ import lockd  # noqa: E402
 
 def with_client(url, secs):
     c = lockd.Client(url)
+    cpu0 = time.process_time()
     n, end = 0, time.monotonic() + secs
     while time.monotonic() < end:
         lk = c.try_acquire("bench-py-client", ttl=30)
         lk.release()
         n += 1
-    return n / secs
+    return n / secs, (time.process_time() - cpu0) / n * 1e6
 
 
 def raw(url, secs):
     u = urllib.parse.urlsplit(url)
     conn = http.client.HTTPConnection(u.hostname, u.port)
+    cpu0 = time.process_time()
     n, end = 0, time.monotonic() + secs
     while time.monotonic() < end:
         conn.request("POST", "/lock/bench-py-raw?owner=raw&ttl=30000ms")
@@ -32,7 +34,7 @@ def raw(url, secs):
         conn.request("DELETE", "/lock/bench-py-raw?owner=raw&token=%d" % tok)
         conn.getresponse().read()
         n += 1
-    return n / secs
+    return n / secs, (time.process_time() - cpu0) / n * 1e6
 
 
 if __name__ == "__main__":
@@ -40,6 +42,9 @@ if __name__ == "__main__":
     with_client(url, 0.5)
     raw(url, 0.5)
     rounds = [(raw(url, secs), with_client(url, secs)) for _ in range(5)]
-    r = sorted(x[0] for x in rounds)[2]
-    c = sorted(x[1] for x in rounds)[2]
-    print("python  raw %8.0f rt/s   client %8.0f rt/s   client/raw %.2f" % (r, c, c / r))
+    r = sorted(x[0][0] for x in rounds)[2]
+    c = sorted(x[1][0] for x in rounds)[2]
+    rc = sorted(x[0][1] for x in rounds)[2]
+    cc = sorted(x[1][1] for x in rounds)[2]
+    print("python  raw %6.0f rt/s %5.0f us cpu/rt   client %6.0f rt/s %5.0f us cpu/rt   client/raw %.2f"
+          % (r, rc, c, cc, c / r))

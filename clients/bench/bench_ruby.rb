@@ -5,20 +5,24 @@
 $LOAD_PATH.unshift File.expand_path("../ruby/lib", __dir__)
 require "lockd"
 
+def cpu = Process.clock_gettime(Process::CLOCK_PROCESS_CPUTIME_ID)
+
 def with_client(url, secs)
   c = Lockd::Client.new(url)
+  cpu0 = cpu
   n = 0
   finish = Lockd.monotonic + secs
   while Lockd.monotonic < finish
     c.try_acquire("bench-rb-client", ttl: 30).release
     n += 1
   end
-  n / secs
+  [n / secs, (cpu - cpu0) / n * 1e6]
 end
 
 def raw(url, secs)
   u = URI(url)
   n = 0
+  cpu0 = cpu
   Net::HTTP.start(u.host, u.port) do |h|
     h.max_retries = 0
     finish = Lockd.monotonic + secs
@@ -28,7 +32,7 @@ def raw(url, secs)
       n += 1
     end
   end
-  n / secs
+  [n / secs, (cpu - cpu0) / n * 1e6]
 end
 
 url = ARGV[0]
@@ -36,6 +40,9 @@ secs = Float(ARGV[1])
 with_client(url, 0.5)
 raw(url, 0.5)
 rounds = 5.times.map { [raw(url, secs), with_client(url, secs)] }
-r = rounds.map(&:first).sort[2]
-c = rounds.map(&:last).sort[2]
-printf("ruby    raw %8.0f rt/s   client %8.0f rt/s   client/raw %.2f\n", r, c, c / r)
+r = rounds.map { |x| x[0][0] }.sort[2]
+c = rounds.map { |x| x[1][0] }.sort[2]
+rc = rounds.map { |x| x[0][1] }.sort[2]
+cc = rounds.map { |x| x[1][1] }.sort[2]
+printf("ruby    raw %6.0f rt/s %5.0f us cpu/rt   client %6.0f rt/s %5.0f us cpu/rt   client/raw %.2f\n",
+       r, rc, c, cc, c / r)

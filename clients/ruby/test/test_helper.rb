@@ -12,6 +12,14 @@ require "timeout"
 require "minitest/autorun"
 require "lockd"
 
+# A hang must fail its test, not stall the run.
+module HardTimeout
+  def run(*)
+    Timeout.timeout(90) { super }
+  end
+end
+Minitest::Test.prepend(HardTimeout)
+
 module Harness
   ROOT = File.expand_path("../../..", __dir__)
   PYTHON = ENV.fetch("PYTHON", "/usr/bin/python3")
