@@ -533,8 +533,17 @@ class Lock:
     def __enter__(self):
         return self
 
-    def __exit__(self, *exc):
-        self.release()
+    def __exit__(self, exc_type, exc, tb):
+        """Releases; raises LockLost if the lock was lost while held (unless
+        the block raised: its exception wins, as does a failed release's)."""
+        lost = self.lost
+        try:
+            self.release()
+        except LockdError:
+            if exc_type is None and not lost:
+                raise
+        if lost and exc_type is None:
+            raise LockLost("lock %r was lost while the block ran: %s" % (self.name, self._lost_reason))
         return False
 
     # -- state -------------------------------------------------------------
@@ -725,16 +734,7 @@ class _Scoped:
         return self.lock
 
     def __exit__(self, exc_type, exc, tb):
-        lk = self.lock
-        lost = lk.lost
-        try:
-            lk.release()
-        except LockdError:
-            if exc_type is None and not lost:
-                raise
-        if lost and exc_type is None:
-            raise LockLost("lock %r was lost while the block ran: %s" % (lk.name, lk.lost_reason))
-        return False
+        return self.lock.__exit__(exc_type, exc, tb)
 
 
 def _quote(name):
