@@ -56,6 +56,7 @@ def test_C01_leader_killed_under_keepalive(harness, cluster, restore):
     while time.monotonic() < end:
         assert_holds_when_not_lost(lk, observer)
         time.sleep(0.05)
+    print("C01: %s" % ("lost: " + lk.lost_reason if lk.lost else "the lease survived the failover"))
     if lk.lost:
         assert len(lost) == 1           # the loss was announced, once
         with pytest.raises(lockd.LockLost):

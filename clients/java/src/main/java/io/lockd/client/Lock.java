@@ -76,7 +76,7 @@ public final class Lock implements AutoCloseable {
 
     @Override
     public String toString() {
-        return "Lock[name=" + name + ", owner=" + owner + ", token=" + token + ", lost=" + isLost() + "]";
+        return "Lock[name=" + name + ", owner=" + owner + ", token=" + token + ", lost=" + (lostReason() != null) + "]";
     }
 
     /** True once the handle no longer holds the lock (final). */
