@@ -53,11 +53,11 @@ public class Bench {
         double secs = Double.parseDouble(args[1]);
         withClient(url, 1.0); // warm up the JIT too
         raw(url, 1.0);
-        double[] r = new double[5];
-        double[] c = new double[5];
-        double[] rc = new double[5];
-        double[] cc = new double[5];
-        for (int i = 0; i < 5; i++) {
+        double[] r = new double[9];
+        double[] c = new double[9];
+        double[] rc = new double[9];
+        double[] cc = new double[9];
+        for (int i = 0; i < 9; i++) {
             double[] x = raw(url, secs);
             double[] y = withClient(url, secs);
             r[i] = x[0];
@@ -70,6 +70,6 @@ public class Bench {
         Arrays.sort(rc);
         Arrays.sort(cc);
         System.out.printf("java    raw %6.0f rt/s %5.0f us cpu/rt   client %6.0f rt/s %5.0f us cpu/rt   client/raw %.2f%n",
-                r[2], rc[2], c[2], cc[2], c[2] / r[2]);
+                r[4], rc[4], c[4], cc[4], c[4] / r[4]);
     }
 }

@@ -2,10 +2,10 @@
 # clients/bench/bench.sh: sequential try-lock + release round trips per second
 # (one round trip = POST + DELETE) with each client library against raw
 # keep-alive HTTP from the same language's standard library, on one fresh
-# local node (memory store). Median of five alternating rounds of SECONDS each.
+# local node (memory store). Median of nine alternating rounds of SECONDS each (default 1).
 # Usage: clients/bench/bench.sh [SECONDS]   (from the repository root, after make)
 set -eu
-SECS=${1:-3}
+SECS=${1:-1}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 PY=/usr/bin/python3
 TMP=$(mktemp -d)
