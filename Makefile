@@ -4,7 +4,8 @@
 #
 #   make            build build/lockd (and build/lockctl once it exists)
 #   make run        start a single node on :2080, data in ./lockd-data
-#   make test       unit tests (cmocka) + black-box tests (pytest)
+#   make test       unit tests (cmocka) + black-box tests (pytest) + client suites
+#   make test-clients  the Python, Ruby and Java client suites (clients/)
 #   make asan       the same binaries with ASan+UBSan, black-box tests on them
 #   make bench      scripts/bench.sh against a fresh node
 #   make lint       clang-format check
@@ -96,7 +97,28 @@ blackbox: all
 	LOCKD_BIN=$(abspath $(BUILD)/lockd) LOCKCTL_BIN=$(abspath $(BUILD)/lockctl) \
 	    $(PYTHON) -m pytest -q -p no:cacheprovider tests/blackbox $(PYTEST_ARGS)
 
-test: all unit blackbox
+test: all unit blackbox test-clients
+
+# Client libraries (clients/): each suite in its own runner against real lockd
+# processes, nginx and a scripted fake server (clients/testing/harness.py).
+JUNIT_JAR := /usr/share/java/junit-platform-console-standalone.jar
+CLIENTS_JAVA := $(BUILD)/clients/java
+.PHONY: test-clients test-clients-python test-clients-ruby test-clients-java
+test-clients: test-clients-python test-clients-ruby test-clients-java
+test-clients-python: all
+	LOCKD_BIN=$(abspath $(BUILD)/lockd) $(PYTHON) -m pytest -q -p no:cacheprovider clients/python/tests $(PYTEST_ARGS)
+test-clients-ruby: all
+	cd clients/ruby && LOCKD_BIN=$(abspath $(BUILD)/lockd) PYTHON=$(PYTHON) rake test
+test-clients-java: all
+	rm -rf $(CLIENTS_JAVA) && mkdir -p $(CLIENTS_JAVA)/classes $(CLIENTS_JAVA)/test-classes
+	javac --release 17 -Xlint:all -Werror -d $(CLIENTS_JAVA)/classes $$(find clients/java/src/main/java -name '*.java')
+	javac --release 17 -Xlint:all -Werror -cp $(CLIENTS_JAVA)/classes:$(JUNIT_JAR) -d $(CLIENTS_JAVA)/test-classes \
+	    $$(find clients/java/src/test/java -name '*.java')
+	LOCKD_BIN=$(abspath $(BUILD)/lockd) java -Dlockd.root=$(CURDIR) -Dlockd.python=$(PYTHON) \
+	    -Dlockd.classes=$(abspath $(CLIENTS_JAVA)/classes) -jar $(JUNIT_JAR) --disable-banner \
+	    --disable-ansi-colors --details=tree --fail-if-no-tests \
+	    --config=junit.jupiter.execution.timeout.default=90s \
+	    -cp $(CLIENTS_JAVA)/classes:$(CLIENTS_JAVA)/test-classes --scan-classpath $(CLIENTS_JAVA)/test-classes
 
 asan:
 	$(MAKE) BUILD=build-asan OPT=-O1 SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined" all unit blackbox

@@ -5,8 +5,9 @@ set -eu
 
 PKGS="build-essential pkg-config libssl-dev libh2o-evloop-dev liblmdb-dev \
 libprotobuf-c-dev protobuf-c-compiler libjemalloc-dev libraft-dev libuv1-dev \
-libcmocka-dev python3 python3-pytest wrk curl openssl \
-chromium chromium-driver python3-selenium"
+libcmocka-dev python3 python3-pytest wrk curl \
+chromium chromium-driver python3-selenium \
+ruby ruby-minitest rake default-jdk-headless junit5 scala nginx-light openssl"
 
 missing=""
 for p in $PKGS; do
