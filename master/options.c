@@ -32,8 +32,7 @@ struct opt {
 
 static const struct opt OPTIONS[] = {
     {"config", OPT_STR, "FILE",
-     "read options from FILE: `key = value` lines, keys as below without dashes; the "
-     "command line overrides the file"},
+     "read options from FILE: `key = value` lines, keys named as below; the command line wins"},
     {"cluster", OPT_STR, "FILE", "cluster file: JSON {\"<id>\":\"host:port\",...}"},
     {"id", OPT_UINT, "N", "this node's id in the cluster file"},
     {"join", OPT_FLAG, NULL, "join a running cluster: do not bootstrap, wait for `lockctl members add`"},
