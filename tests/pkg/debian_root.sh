@@ -7,7 +7,8 @@
 set -euo pipefail
 
 [ $# -eq 2 ] || { echo "usage: $0 CACHE ROOT" >&2; exit 2; }
-CACHE=$1
+mkdir -p "$1"
+CACHE=$(cd "$1" && pwd)
 ROOT=$2
 MIRROR=${LOCKD_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 TARBALL="$CACHE/bookworm-minbase.tar"
