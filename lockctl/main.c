@@ -1060,7 +1060,7 @@ static int lockctl_main(int argc, char **argv, char **rest)
         const char *env = getenv("LOCKD_SOCKET");
         if (env != NULL && env[0] != '\0')
             g.socket = env;
-        else if (access(DEFAULT_SOCKET, F_OK) != 0 && access(INSTALLED_SOCKET, F_OK) == 0)
+        else if (access(DEFAULT_SOCKET, F_OK) != 0 && (access(INSTALLED_SOCKET, F_OK) == 0 || errno == EACCES))
             g.socket = INSTALLED_SOCKET; /* no node runs here, the installed service does */
         else
             g.socket = DEFAULT_SOCKET;

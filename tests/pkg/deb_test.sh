@@ -58,6 +58,7 @@ expect_http() { # expect_http METHOD PATH STATUS
     got=$(http "$1" "$2")
     [ "$got" = "$3" ] || fail "$1 $2 answered $got, want $3"
 }
+is_ready() { [ "$(http GET /readyz)" = 200 ]; }
 free_port() { # a port P with P, P+1000 and P+2000 free (HTTP, Raft, peer)
     $PY - <<'PYEOF'
 import random, socket
@@ -126,7 +127,7 @@ for bin in lockd lockctl; do
         case "$name" in
         linux-vdso.so.* | /lib64/ld-linux-x86-64.so.* | libc.so.* | libm.so.* | libpthread.so.* | libdl.so.* | \
             librt.so.* | libgcc_s.so.1 | libssl.so.3 | libcrypto.so.3 | libz.so.1) ;;
-        *) case "$path" in "$DIST/lib/"*) ;; *) fail "$bin needs $name ($path)" ;; esac ;;
+        *) case "$path" in "$DIST/"*) ;; *) fail "$bin needs $name ($path)" ;; esac ;;
         esac
     done < "$PKG/ldd-$bin.txt"
     if grep -q "not found" "$PKG/ldd-$bin.txt"; then fail "$bin: a library is not found"; fi
@@ -138,7 +139,7 @@ mkdir -p "$ROOT/tmp/tarball-data" && chown nobody:nogroup "$ROOT/tmp/tarball-dat
 chroot --userspec=nobody:nogroup "$ROOT" "$DIST/bin/lockd" --listen "127.0.0.1:$PORT" --workers 1 \
     --data-dir /tmp/tarball-data > "$PKG/tarball-lockd.log" 2>&1 &
 TPID=$!
-wait_for 60 "tarball lockd /readyz" test "$(http GET /readyz)" = 200
+wait_for 60 "tarball lockd /readyz" is_ready
 expect_http POST "/lock/from-tarball" 200
 expect_http POST "/lock/from-tarball" 409
 expect_http DELETE "/lock/from-tarball" 200
@@ -149,6 +150,10 @@ wait "$TPID" || fail "tarball lockd exited with $?"
 
 # ---- 5. install the package ------------------------------------------------
 step "apt-get install $(basename "$DEB")"
+# What any systemd machine has (minbase has none of it): systemd for
+# systemd-analyze, procps for the unit's /bin/kill, man-db for its man: links.
+in_root apt-get install -y -q --no-install-recommends systemd procps man-db < /dev/null \
+    > "$PKG/apt-systemd.log" 2>&1 || { tail -30 "$PKG/apt-systemd.log"; fail "installing systemd in the root"; }
 cp "$DEB" "$ROOT/tmp/"
 in_root apt-get install -y -q "/tmp/$(basename "$DEB")" < /dev/null > "$PKG/apt-install.log" 2>&1 ||
     { tail -30 "$PKG/apt-install.log"; fail "apt-get install"; }
@@ -165,9 +170,10 @@ zcat "$ROOT/usr/share/man/man8/lockd.8.gz" | grep -q -- "--admin-group" || fail 
 
 UNIT="$ROOT/lib/systemd/system/lockd.service"
 step "systemd-analyze verify and security"
-# verify wants the binaries and users the unit names: look at it from
-# inside the root (the host's systemd-analyze, with --root).
-systemd-analyze verify --root="$ROOT" lockd.service > "$PKG/verify.txt" 2>&1 || { cat "$PKG/verify.txt"; fail "verify"; }
+# verify wants the binaries, users and man pages the unit names: from
+# inside the root, where the package is installed.
+in_root systemd-analyze verify /lib/systemd/system/lockd.service > "$PKG/verify.txt" 2>&1 ||
+    { cat "$PKG/verify.txt"; fail "verify"; }
 if [ -s "$PKG/verify.txt" ]; then cat "$PKG/verify.txt"; fail "systemd-analyze verify printed warnings"; fi
 systemd-analyze security --offline=true "$UNIT" > "$PKG/security.txt" 2>&1 || true
 score=$(sed -n 's/.*Overall exposure level for lockd.service: \([0-9.]*\).*/\1/p' "$PKG/security.txt")
@@ -230,20 +236,20 @@ KEPT=$(curl -s -X POST "http://127.0.0.1:$PORT/lock/kept-over-upgrade?owner=deb-
 KEPT_TOKEN=$(echo "$KEPT" | sed -n 's/.*"token":\([0-9]*\).*/\1/p')
 [ -n "$KEPT_TOKEN" ] || fail "no token in $KEPT"
 
-in_root adduser --quiet --disabled-password --gecos "" operator > /dev/null
-in_root adduser --quiet operator lockd > /dev/null
-in_root adduser --quiet --disabled-password --gecos "" outsider > /dev/null
-as_user operator "lockctl status" > "$PKG/lockctl-status.txt" || fail "lockctl status as a member of group lockd"
+in_root adduser --quiet --disabled-password --gecos "" alice > /dev/null
+in_root adduser --quiet alice lockd > /dev/null
+in_root adduser --quiet --disabled-password --gecos "" mallory > /dev/null
+as_user alice "lockctl status" > "$PKG/lockctl-status.txt" || fail "lockctl status as a member of group lockd"
 grep -q "leader" "$PKG/lockctl-status.txt" || fail "lockctl status: $(cat "$PKG/lockctl-status.txt")"
 rc=0
-as_user outsider "lockctl status" > /dev/null 2> "$PKG/lockctl-outsider.txt" || rc=$?
-[ "$rc" = 2 ] && grep -q "Permission denied" "$PKG/lockctl-outsider.txt" ||
-    fail "a user outside group lockd reached the admin socket (rc $rc: $(cat "$PKG/lockctl-outsider.txt"))"
+as_user mallory "lockctl status" > /dev/null 2> "$PKG/lockctl-mallory.txt" || rc=$?
+[ "$rc" = 2 ] && grep -q "Permission denied" "$PKG/lockctl-mallory.txt" ||
+    fail "a user outside group lockd reached the admin socket (rc $rc: $(cat "$PKG/lockctl-mallory.txt"))"
 
 step "reload (ExecReload: SIGHUP) with log-level = debug"
 echo "log-level = debug" >> "$ROOT/etc/lockd/lockd.conf"
 kill -HUP "$MAINPID"
-wait_for 30 "log level debug after the reload" sh -c "chroot '$ROOT' su -s /bin/sh -c 'lockctl --json status' operator | grep -q '\"log_level\": *\"debug\"'"
+wait_for 30 "log level debug after the reload" sh -c "chroot '$ROOT' su -s /bin/sh -c 'lockctl --json status' alice | grep -q '\"log_level\": *\"debug\"'"
 stop_unit
 
 # ---- 7. upgrade ------------------------------------------------------------
@@ -263,7 +269,7 @@ AFTER=$(curl -s "http://127.0.0.1:$PORT/lock/kept-over-upgrade")
 echo "$AFTER" | grep -q "\"token\":$KEPT_TOKEN[,}]" || fail "lock lost in the upgrade: $AFTER (token was $KEPT_TOKEN)"
 NEXT=$(curl -s -X POST "http://127.0.0.1:$PORT/lock/after-upgrade" | sed -n 's/.*"token":\([0-9]*\).*/\1/p')
 [ -n "$NEXT" ] && [ "$NEXT" -gt "$KEPT_TOKEN" ] || fail "token after the upgrade ($NEXT) not above $KEPT_TOKEN"
-as_user operator "lockctl show kept-over-upgrade" > /dev/null || fail "lockctl show after the upgrade"
+as_user alice "lockctl show kept-over-upgrade" > /dev/null || fail "lockctl show after the upgrade"
 stop_unit
 
 # ---- 8. purge ----------------------------------------------------------------
