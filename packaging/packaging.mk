@@ -37,8 +37,10 @@ deb: | $(DEPS_STAMP)
 	tests/pkg/build_deb.sh $(PKG_DIR)
 	@ls -l $(PKG_DIR)/*.deb
 
+# Time-boxed: ~1 min with the cached root, plus a few minutes the first time
+# (debootstrap, package downloads); 30 min is a hang.
 deb-test: deb dist
-	tests/pkg/deb_test.sh $(PKG_DIR) $(BUILD)/dist/lockd-$(LOCKD_VERSION_STR)-linux-amd64.tar.gz
+	timeout 1800 tests/pkg/deb_test.sh $(PKG_DIR) $(BUILD)/dist/lockd-$(LOCKD_VERSION_STR)-linux-amd64.tar.gz
 
 # ---- release tarballs -----------------------------------------------------
 # Linked statically where Debian ships an archive (.a): LMDB, protobuf-c,
@@ -91,4 +93,4 @@ dist-src:
 	@sha256sum $(BUILD)/dist/lockd-$(LOCKD_VERSION_STR).tar.gz
 
 brew-test: dist-src
-	tests/pkg/brew_test.sh $(BUILD)/dist/lockd-$(LOCKD_VERSION_STR).tar.gz $(PKG_DIR)/brew
+	timeout 1800 tests/pkg/brew_test.sh $(BUILD)/dist/lockd-$(LOCKD_VERSION_STR).tar.gz $(PKG_DIR)/brew

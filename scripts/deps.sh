@@ -3,9 +3,12 @@
 # packages. Idempotent: does nothing (and needs no root) when all are present.
 set -eu
 
+# debhelper lintian debootstrap scdoc ruby: make deb, deb-test, dist and
+# brew-test (packaging/packaging.mk).
 PKGS="build-essential pkg-config libssl-dev libh2o-evloop-dev liblmdb-dev \
 libprotobuf-c-dev protobuf-c-compiler libjemalloc-dev libraft-dev libuv1-dev \
-libcmocka-dev python3 python3-pytest wrk curl"
+libcmocka-dev python3 python3-pytest wrk curl \
+debhelper lintian debootstrap scdoc ruby"
 
 missing=""
 for p in $PKGS; do
