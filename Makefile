@@ -36,6 +36,7 @@ PROTO_HDR := $(PROTO_GEN:.c=.h)
 LIB_SRC  := $(wildcard common/*.c proto/*.c shm/*.c worker/*.c raftproc/*.c) \
             $(filter-out master/main.c,$(wildcard master/*.c))
 LIB_OBJ  := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRC)) $(patsubst $(BUILD)/%.c,$(BUILD)/obj/%.o,$(PROTO_GEN))
+include ui/ui.mk
 LOCKCTL_SRC := $(wildcard lockctl/*.c)
 
 UNIT_SRC := $(wildcard tests/unit/*/test_*.c)

@@ -7,7 +7,8 @@ set -eu
 # brew-test (packaging/packaging.mk).
 PKGS="build-essential pkg-config libssl-dev libh2o-evloop-dev liblmdb-dev \
 libprotobuf-c-dev protobuf-c-compiler libjemalloc-dev libraft-dev libuv1-dev \
-libcmocka-dev python3 python3-pytest wrk curl \
+libcmocka-dev python3 python3-pytest wrk curl openssl \
+chromium chromium-driver python3-selenium \
 debhelper lintian debootstrap scdoc ruby"
 
 missing=""
