@@ -16,6 +16,12 @@
  * nothing: one seqlocked read of the table's header per poll. */
 #define NOTIFY_POLL_MS 50
 
+/* The "NOTIFY_SOCKET=..." string unsetenv takes out of environ is owned by
+ * whoever built the environment (in the master, proctitle's copy, never
+ * freed): kept reachable here for the process's life, as leak checkers
+ * want. Written once, never read. */
+static const char *volatile removed_env_entry; /* volatile: the only write must stay */
+
 int notify_open(struct notify *n)
 {
     memset(n, 0, sizeof(*n));
@@ -24,6 +30,7 @@ int notify_open(struct notify *n)
     if (env == NULL || env[0] == '\0')
         return 0;
     size_t len = strlen(env);
+    removed_env_entry = env - strlen("NOTIFY_SOCKET="); /* getenv points into "NAME=value" */
     int rc = 0;
     if ((env[0] != '/' && env[0] != '@') || len < 2 || len >= sizeof(n->addr.sun_path)) {
         log_error("NOTIFY_SOCKET=%s is not a socket path or @name: not notifying", env);
