@@ -136,4 +136,6 @@ lint:
 clean:
 	rm -rf build build-asan
 
+include packaging/packaging.mk
+
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

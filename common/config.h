@@ -13,6 +13,7 @@
 #define LOCKD_MAX_WORKERS 64
 #define LOCKD_PATH_MAX 256
 #define LOCKD_ADDR_MAX 64
+#define LOCKD_SERVER_HEADER_MAX 128
 
 enum store_kind { STORE_LMDB = 0, STORE_MEMORY = 1 };
 
@@ -65,6 +66,11 @@ struct lockd_config {
 
     enum log_level log_level;
     bool access_log; /* --access-log: one line per HTTP answer */
+
+    /* packaging and operations (master/options.c) */
+    char config_path[LOCKD_PATH_MAX];                /* --config FILE, "" if none: re-read on SIGHUP */
+    long admin_gid;                                  /* --admin-group: socket 0660 with this group; -1: 0600 */
+    char server_header[LOCKD_SERVER_HEADER_MAX + 1]; /* Server: value, "" for none (--server-header off) */
 };
 
 #endif

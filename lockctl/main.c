@@ -11,12 +11,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <time.h>
 
 #include "common/duration.h"
 #include "common/limits.h"
 #include "common/log.h"
 #include "common/names.h"
+#include "common/build_info.h"
 #include "common/version.h"
 #include "lockctl/client.h"
 #include "lockctl/output.h"
@@ -25,6 +27,7 @@
 #define EXIT_USAGE 2
 
 #define DEFAULT_SOCKET "./lockd-data/lockd.sock"
+#define INSTALLED_SOCKET "/run/lockd/lockd.sock" /* the Debian package's (lockd.conf) */
 #define DEFAULT_TIMEOUT_MS 30000
 /* Membership changes: the node waits up to max(api timeout, 30 s) for a new
  * member's catch-up, plus its margin. */
@@ -70,7 +73,8 @@ static void usage(FILE *f)
     fprintf(f, "\nGlobal options (before or after the command):\n"
                "  --socket PATH    admin socket of the node (default: $LOCKD_SOCKET, else\n"
                "                   " DEFAULT_SOCKET ", which is where `lockd` started in\n"
-               "                   this directory puts it; lockd --admin-socket sets it)\n"
+               "                   this directory puts it, else " INSTALLED_SOCKET ",\n"
+               "                   the installed service's; lockd --admin-socket sets it)\n"
                "  --json           print one JSON object instead of text\n"
                "  --timeout DUR    give up waiting for the node after DUR (default 30s;\n"
                "                   45s for members add/remove and transfer)\n"
@@ -1035,7 +1039,7 @@ static int lockctl_main(int argc, char **argv, char **rest)
         } else if (strcmp(a, "--json") == 0) {
             g.json = 1;
         } else if (strcmp(a, "--version") == 0 && n == 0) {
-            printf("lockctl %s\n", LOCKD_VERSION);
+            build_info_print(stdout, "lockctl");
             return 0;
         } else if ((strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) && n == 0) {
             usage(stdout);
@@ -1054,7 +1058,12 @@ static int lockctl_main(int argc, char **argv, char **rest)
     }
     if (g.socket == NULL) {
         const char *env = getenv("LOCKD_SOCKET");
-        g.socket = env != NULL && env[0] != '\0' ? env : DEFAULT_SOCKET;
+        if (env != NULL && env[0] != '\0')
+            g.socket = env;
+        else if (access(DEFAULT_SOCKET, F_OK) != 0 && (access(INSTALLED_SOCKET, F_OK) == 0 || errno == EACCES))
+            g.socket = INSTALLED_SOCKET; /* no node runs here, the installed service does */
+        else
+            g.socket = DEFAULT_SOCKET;
     }
     if (n == 0) {
         usage(stderr);

@@ -1623,9 +1623,11 @@ int admin_open(struct lockd_config *cfg, const shm_table *table, admin_server **
     if (a->fd < 0)
         goto fail;
     /* listen_unix binds under umask 077, which leaves 0700 on Linux; the
-     * execute bit means nothing on a socket, so state exactly 0600. */
-    if (chmod(cfg->admin_socket, 0600) != 0) {
-        snprintf(err, err_cap, "cannot chmod %s: %s", cfg->admin_socket, strerror(errno));
+     * execute bit means nothing on a socket, so state exactly 0600 (0660
+     * with --admin-group, for lockctl run by that group's members). */
+    if ((cfg->admin_gid >= 0 && chown(cfg->admin_socket, (uid_t)-1, (gid_t)cfg->admin_gid) != 0) ||
+        chmod(cfg->admin_socket, cfg->admin_gid >= 0 ? 0660 : 0600) != 0) {
+        snprintf(err, err_cap, "cannot set the owner group or mode of %s: %s", cfg->admin_socket, strerror(errno));
         close(a->fd);
         unlink(cfg->admin_socket);
         goto fail;

@@ -20,8 +20,10 @@
 #include "common/log.h"
 #include "master/admin.h"
 #include "master/listen.h"
+#include "master/notify.h"
 #include "master/options.h"
 #include "master/proctitle.h"
+#include "master/reload.h"
 #include "master/supervisor.h"
 #include "shm/table.h"
 
@@ -68,6 +70,8 @@ int main(int argc, char **argv)
     case OPTIONS_RUN:
         break;
     }
+    static struct reload_ctx reload;
+    reload_init(&reload, &cfg, argc, argv);
     log_set_level(cfg.log_level);
     log_install_crash_handler();
     signal(SIGPIPE, SIG_IGN);
@@ -122,6 +126,10 @@ int main(int argc, char **argv)
         return 1;
     }
 
+    reload.table = table;
+    struct notify notify;
+    notify_open(&notify);
+
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGCHLD);
@@ -141,7 +149,10 @@ int main(int argc, char **argv)
                                  .lock_fd = lock_fd,
                                  .admin_fd = admin_fd(admin),
                                  .on_admin = admin_on_readable,
-                                 .admin_arg = admin};
+                                 .admin_arg = admin,
+                                 .notify = &notify,
+                                 .on_reload = reload_apply,
+                                 .reload_arg = &reload};
     rc = supervisor_run(&env);
 
     for (unsigned i = 0; i < cfg.workers; i++)
@@ -149,6 +160,7 @@ int main(int argc, char **argv)
     close(raft_fd);
     unlink(cfg.raft_socket);
     admin_close(admin);
+    notify_close(&notify);
     if (cfg.store == STORE_MEMORY)
         nftw(cfg.raft_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
     shm_table_destroy(table);

@@ -16,6 +16,7 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "master/notify.h"
 #include "master/proctitle.h"
 #include "raftproc/raftproc.h"
 #include "worker/worker.h"
@@ -243,6 +244,8 @@ static int no_raft(void)
 static void stop_all(void)
 {
     const struct lockd_config *cfg = sup.env->cfg;
+    if (sup.env->notify != NULL)
+        notify_send(sup.env->notify, "STOPPING=1");
     log_info("stopping: draining %u workers", alive_workers());
     signal_workers(SIGTERM);
     wait_children(no_workers, clock_monotonic_ms() + cfg->api_timeout_ms + 3000);
@@ -338,6 +341,9 @@ int supervisor_run(const struct supervisor_env *env)
                     next = all[i]->restart_at_ms;
             }
         }
+        unsigned notify_ms = env->notify ? notify_poll_ready(env->notify, env->table, sup.raft.pid != 0) : 0;
+        if (notify_ms != 0 && now + notify_ms < next)
+            next = now + notify_ms;
         struct pollfd p[2] = {{.fd = sup.sigfd, .events = POLLIN}, {.fd = env->admin_fd, .events = POLLIN}};
         int np = env->admin_fd >= 0 ? 2 : 1;
         int r = poll(p, (nfds_t)np, (int)(next - now));
@@ -366,6 +372,8 @@ int supervisor_run(const struct supervisor_env *env)
             break;
         if (sup.reload_requested) {
             sup.reload_requested = 0;
+            if (env->on_reload != NULL)
+                env->on_reload(env->reload_arg);
             reload_workers();
         }
     }

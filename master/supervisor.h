@@ -20,6 +20,12 @@ struct supervisor_env {
     int admin_fd;
     void (*on_admin)(void *arg);
     void *admin_arg;
+    /* The service manager's notifications (master/notify.h), or NULL. */
+    struct notify *notify;
+    /* Called on SIGHUP and lockctl reload before the workers are replaced
+     * (master/reload.c re-reads the config file), or NULL. */
+    void (*on_reload)(void *arg);
+    void *reload_arg;
 };
 
 /* Runs until a stop signal (returns 0 after a clean stop) or a crash loop

@@ -5,9 +5,13 @@ set -eu
 
 PKGS="build-essential pkg-config libssl-dev libh2o-evloop-dev liblmdb-dev \
 libprotobuf-c-dev protobuf-c-compiler libjemalloc-dev libraft-dev libuv1-dev \
-libcmocka-dev python3 python3-pytest wrk curl \
-chromium chromium-driver python3-selenium \
-ruby ruby-minitest rake default-jdk-headless junit5 scala nginx-light openssl"
+libcmocka-dev python3 python3-pytest wrk curl openssl"
+# the web UI's browser tests
+PKGS="$PKGS chromium chromium-driver python3-selenium"
+# the client libraries' suites (clients/)
+PKGS="$PKGS ruby ruby-minitest rake default-jdk-headless junit5 scala nginx-light"
+# make deb, deb-test, dist and brew-test (packaging/packaging.mk)
+PKGS="$PKGS debhelper lintian debootstrap scdoc"
 
 missing=""
 for p in $PKGS; do

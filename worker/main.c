@@ -265,7 +265,7 @@ int worker_main(const struct lockd_config *cfg, shm_table *table, int listen_fd,
     w->http.limits.wait_max_ms = cfg->wait_max_ms;
 
     h2o_config_init(&w->globalconf);
-    w->globalconf.server_name = h2o_iovec_init(H2O_STRLIT("lockd/" LOCKD_VERSION));
+    w->globalconf.server_name = h2o_iovec_init(cfg->server_header, strlen(cfg->server_header));
     w->globalconf.max_request_entity_size = WORKER_ENTITY_MAX;
     h2o_hostconf_t *host = h2o_config_register_host(&w->globalconf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
     http_register(h2o_config_register_path(host, "/", 0), &w->http);
